@@ -59,8 +59,9 @@ GCS_PROTO_EXPORT int gcs_proto_reader_read(struct gcs_proto_reader *r, int fd);
 GCS_PROTO_EXPORT int gcs_proto_reader_feed(struct gcs_proto_reader *r, const void *data, size_t len,
 					   size_t *ret_used);
 /* Hands the complete frame over: *ret_body is malloc'd, NUL-terminated, body_len bytes long. */
-GCS_PROTO_EXPORT void gcs_proto_reader_take(struct gcs_proto_reader *r, struct gcs_header *ret_header,
-					    char **ret_body, size_t *ret_body_len);
+GCS_PROTO_EXPORT void gcs_proto_reader_take(struct gcs_proto_reader *r,
+					    struct gcs_header *ret_header, char **ret_body,
+					    size_t *ret_body_len);
 
 /*
  * Blocking helpers for a blocking or non-blocking fd (poll() waits on EAGAIN; timeout_ms < 0
@@ -79,7 +80,7 @@ GCS_PROTO_EXPORT int gcs_proto_write_all(int fd, const void *buf, size_t len, in
 struct gcs_proto_wqueue_item;
 struct gcs_proto_wqueue {
 	struct gcs_proto_wqueue_item *head, *tail;
-	size_t off;   /* bytes of head already written */
+	size_t off; /* bytes of head already written */
 	size_t bytes; /* total bytes queued, not yet written */
 };
 

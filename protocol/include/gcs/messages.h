@@ -286,7 +286,7 @@ struct gcs_proto_vpmem_device {
 	uint32_t device_number;
 	const char *mount_path;
 	const struct gcs_proto_vpmem_mapping *mapping_info; /* NULL when absent */
-	const struct gcs_proto_verity_info *verity_info;    /* NULL when absent */
+	const struct gcs_proto_verity_info *verity_info; /* NULL when absent */
 };
 
 struct gcs_proto_layer {
@@ -344,7 +344,7 @@ struct gcs_proto_vpci_device {
 
 struct gcs_proto_container_constraints {
 	json_t *windows_resources; /* OCI WindowsResources object, or NULL */
-	json_t *linux_resources;   /* OCI LinuxResources object, or NULL */
+	json_t *linux_resources; /* OCI LinuxResources object, or NULL */
 };
 
 struct gcs_proto_security_policy {
@@ -403,7 +403,7 @@ struct gcs_proto_opaque_req {
 /* ---- 7.14 container notification (0x30100101, ID 0) ---- */
 struct gcs_proto_notification {
 	struct gcs_proto_request_base base;
-	const char *type;      /* "UnexpectedExit", "GracefulExit", "ForcedExit", ... */
+	const char *type; /* "UnexpectedExit", "GracefulExit", "ForcedExit", ... */
 	const char *operation; /* "None" */
 	int32_t result;
 	json_t *result_info; /* JSON inside a string, omitempty */
@@ -473,8 +473,9 @@ GCS_PROTO_EXPORT int gcs_proto_to_json(uint32_t type, const void *msg, json_t **
 				       struct gcs_error *err);
 
 /* Serializes a message body (malloc'd, NUL-terminated; *ret_len excludes the NUL). */
-GCS_PROTO_EXPORT int gcs_proto_encode_body(uint32_t type, const void *msg, enum gcs_proto_style style,
-					   char **ret_body, size_t *ret_len, struct gcs_error *err);
+GCS_PROTO_EXPORT int gcs_proto_encode_body(uint32_t type, const void *msg,
+					   enum gcs_proto_style style, char **ret_body,
+					   size_t *ret_len, struct gcs_error *err);
 
 /*
  * Serializes a whole frame: header + body, malloc'd. Responses and notifications (the

@@ -934,7 +934,9 @@ int gcs_proto_to_json(uint32_t type, const void *msg, json_t **ret, struct gcs_e
 		request_base_encode(&e, o, msg);
 	else
 		response_base_encode(&e, o, msg);
-	if (c->encode)
+	/* Like the Go GCS, a failed request is answered with the base fields only. */
+	if (c->encode && !(gcs_msg_is_response(type) &&
+			   ((const struct gcs_proto_response_base *)msg)->result != 0))
 		c->encode(&e, o, msg);
 	if (e.rc < 0) {
 		json_decref(o);

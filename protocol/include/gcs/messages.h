@@ -468,7 +468,10 @@ GCS_PROTO_EXPORT int gcs_proto_decode_request_base(const char *body, size_t len,
 /* Frees what a decoded message owns and zeroes its owner; safe on an encoder-filled struct. */
 GCS_PROTO_EXPORT void gcs_proto_release(void *msg);
 
-/* Builds the JSON object of a message (new reference in *ret). */
+/*
+ * Builds the JSON object of a message (new reference in *ret). A response whose Result is not 0
+ * is written with the response base only, as the Go GCS answers failed requests.
+ */
 GCS_PROTO_EXPORT int gcs_proto_to_json(uint32_t type, const void *msg, json_t **ret,
 				       struct gcs_error *err);
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,7 +132,8 @@ int gcs_proto_reader_feed(struct gcs_proto_reader *r, const void *data, size_t l
 	return reader_complete(r) ? 1 : 0;
 }
 
-int gcs_proto_reader_read(struct gcs_proto_reader *r, int fd)
+/* With once, returns after one successful read() so that callers can poll in between. */
+static int reader_read(struct gcs_proto_reader *r, int fd, bool once)
 {
 	for (;;) {
 		void *dst;
@@ -168,7 +170,14 @@ int gcs_proto_reader_read(struct gcs_proto_reader *r, int fd)
 		} else {
 			r->body_len += (size_t)n;
 		}
+		if (once)
+			return reader_complete(r) ? 1 : 0;
 	}
+}
+
+int gcs_proto_reader_read(struct gcs_proto_reader *r, int fd)
+{
+	return reader_read(r, fd, false);
 }
 
 void gcs_proto_reader_take(struct gcs_proto_reader *r, struct gcs_header *ret_header,
@@ -200,9 +209,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 		if (deadline >= 0) {
 			int64_t left = deadline - now_ms();
-			if (left <= 0)
-				return -ETIMEDOUT;
-			timeout = left > 1000000 ? 1000000 : (int)left;
+			timeout = left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 		}
 		n = poll(&pfd, 1, timeout);
 		if (n < 0) {
@@ -212,6 +219,8 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		}
 		if (n > 0)
 			return 0;
+		if (timeout == 0)
+			return -ETIMEDOUT;
 	}
 }
 
@@ -224,7 +233,10 @@ int gcs_proto_read_frame(int fd, uint32_t max_size, int timeout_ms, struct gcs_h
 
 	gcs_proto_reader_init(&r, max_size);
 	for (;;) {
-		rc = gcs_proto_reader_read(&r, fd);
+		/* With a deadline, poll first so that a blocking fd cannot block in read(). */
+		rc = deadline >= 0 ? wait_fd(fd, POLLIN, deadline) : 0;
+		if (rc == 0)
+			rc = reader_read(&r, fd, deadline >= 0);
 		if (rc == 1)
 			break;
 		if (rc == 0)
@@ -244,7 +256,10 @@ int gcs_proto_write_all(int fd, const void *buf, size_t len, int timeout_ms)
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		/* send(MSG_DONTWAIT) keeps the deadline even on a blocking socket; no SIGPIPE. */
+		ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

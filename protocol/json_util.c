@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gcs/guid.h"
 
@@ -80,6 +81,17 @@ static json_t *field(json_t *obj, const char *key)
 {
 	json_t *v = obj ? json_object_get(obj, key) : NULL;
 
+	/* Like Go: an exact key match wins, else the first key equal ignoring case. */
+	if (!v && obj) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(obj, k, x) {
+			if (strcasecmp(k, key) == 0) {
+				v = x;
+				break;
+			}
+		}
+	}
 	return (v && !json_is_null(v)) ? v : NULL;
 }
 
@@ -152,7 +164,7 @@ int jd_sint(struct jd *d, json_t *obj, const char *key, int64_t min, int64_t max
 #define JD_UINT(name, type, max)                                        \
 	int name(struct jd *d, json_t *obj, const char *key, type *ret) \
 	{                                                               \
-		uint64_t v;                                             \
+		uint64_t v = 0;                                         \
 		int rc = jd_uint(d, obj, key, (max), &v);               \
 		if (rc < 0)                                             \
 			return rc;                                      \
@@ -167,7 +179,7 @@ JD_UINT(jd_u64, uint64_t, UINT64_MAX)
 
 int jd_i32(struct jd *d, json_t *obj, const char *key, int32_t *ret)
 {
-	int64_t v;
+	int64_t v = 0;
 	int rc = jd_sint(d, obj, key, INT32_MIN, INT32_MAX, &v);
 
 	if (rc < 0)
@@ -218,6 +230,10 @@ int jd_strv(struct jd *d, json_t *obj, const char *key, const char *const **ret,
 	if (!out)
 		return jd_nomem(d);
 	json_array_foreach(arr, i, v) {
+		if (json_is_null(v)) {
+			out[i] = ""; /* Go's zero value */
+			continue;
+		}
 		if (!json_is_string(v))
 			return jd_fail(d, "%s[%zu]: expected string, got %s", key, i, type_name(v));
 		out[i] = json_string_value(v);

@@ -198,6 +198,12 @@ static int negotiate_resp_decode(struct jd *d, json_t *root, void *msg)
 		c->supported_schema_versions = sv;
 		c->n_supported_schema_versions = json_array_size(arr);
 	}
+	/*
+	 * A failed negotiation is answered with the base only (see gcs_proto_to_json), and hcsshim
+	 * reads the capabilities only on success: they are required only when Result is 0.
+	 */
+	if (m->base.result != 0 && !(caps && json_object_get(caps, "GuestDefinedCapabilities")))
+		return 0;
 	return guest_caps_decode(d, caps, &c->guest_defined);
 }
 

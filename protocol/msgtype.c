@@ -31,6 +31,8 @@ const char *gcs_proto_rpc_name(uint32_t type)
 {
 	uint32_t rpc = type & ~GCS_MSG_TYPE_MASK;
 
+	if (gcs_msg_is_notification(type))
+		return NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(rpc_names); i++)
 		if (rpc_names[i].rpc == rpc)
 			return rpc_names[i].name;

@@ -83,12 +83,12 @@ static int verity_decode(struct jd *d, json_t *s, const struct gcs_proto_verity_
 	if (!v)
 		return jd_nomem(d);
 	if ((rc = jd_i64(d, o, "Ext4SizeInBytes", &v->ext4_size_in_bytes)) < 0 ||
-	    (rc = jd_i32(d, o, "Version", &v->version)) < 0 ||
+	    (rc = jd_i64(d, o, "Version", &v->version)) < 0 ||
 	    (rc = jd_str(d, o, "Algorithm", &v->algorithm)) < 0 ||
 	    (rc = jd_bool(d, o, "SuperBlock", &v->super_block)) < 0 ||
 	    (rc = jd_str(d, o, "RootDigest", &v->root_digest)) < 0 ||
 	    (rc = jd_str(d, o, "Salt", &v->salt)) < 0 ||
-	    (rc = jd_i32(d, o, "BlockSize", &v->block_size)) < 0)
+	    (rc = jd_i64(d, o, "BlockSize", &v->block_size)) < 0)
 		return gcs_error_prefix(d->err, rc, "VerityInfo");
 	*ret = v;
 	return 0;
@@ -163,7 +163,8 @@ static int layers_decode(struct jd *d, json_t *s, struct gcs_proto_combined_laye
 	if (!layers)
 		return jd_nomem(d);
 	json_array_foreach(arr, i, v) {
-		if (!json_is_object(v))
+		/* A null element decodes as the zero value, as in Go (also below). */
+		if (!json_is_object(v) && !json_is_null(v))
 			return jd_fail(d, "Layers[%zu]: expected object", i);
 		if ((rc = jd_str(d, v, "Id", &layers[i].id)) < 0 ||
 		    (rc = jd_str(d, v, "Path", &layers[i].path)) < 0 ||
@@ -211,7 +212,7 @@ static int network_decode(struct jd *d, json_t *s, struct gcs_proto_network_adap
 		if (!c)
 			return jd_nomem(d);
 		json_array_foreach(ips, i, v) {
-			if (!json_is_object(v))
+			if (!json_is_object(v) && !json_is_null(v))
 				return jd_fail(d, "IPConfigs[%zu]: expected object", i);
 			if ((rc = jd_str(d, v, "IPAddress", &c[i].ip_address)) < 0 ||
 			    (rc = jd_u8(d, v, "PrefixLength", &c[i].prefix_length)) < 0)
@@ -225,7 +226,7 @@ static int network_decode(struct jd *d, json_t *s, struct gcs_proto_network_adap
 		if (!r)
 			return jd_nomem(d);
 		json_array_foreach(routes, i, v) {
-			if (!json_is_object(v))
+			if (!json_is_object(v) && !json_is_null(v))
 				return jd_fail(d, "Routes[%zu]: expected object", i);
 			if ((rc = jd_str(d, v, "NextHop", &r[i].next_hop)) < 0 ||
 			    (rc = jd_str(d, v, "DestinationPrefix", &r[i].destination_prefix)) <

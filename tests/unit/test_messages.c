@@ -855,6 +855,28 @@ START_TEST(test_neg_missing_and_null)
 	ck_assert_int_eq(m.resp.result, 0);
 	ck_assert_str_eq(m.resp.activity_id, "");
 	gcs_proto_release(&m);
+	/* null inside a string array is Go's "" */
+	decode_ok(GCS_MSG_GET_PROPERTIES_REQ,
+		  "{\"Query\":\"{\\\"PropertyTypes\\\":[null,\\\"ProcessList\\\"]}\"}", &m);
+	ck_assert_uint_eq(m.get_properties_req.n_property_types, 2);
+	ck_assert_str_eq(m.get_properties_req.property_types[0], "");
+	ck_assert_str_eq(m.get_properties_req.property_types[1], "ProcessList");
+	gcs_proto_release(&m);
+}
+END_TEST
+
+/* Go matches keys ignoring case when there is no exact match; an exact match wins. */
+START_TEST(test_neg_key_case)
+{
+	union gcs_proto_msg m;
+
+	decode_ok(GCS_MSG_WAIT_FOR_PROCESS_REQ, "{\"processid\":5,\"TIMEOUTINMS\":9}", &m);
+	ck_assert_uint_eq(m.wait_req.process_id, 5);
+	ck_assert_uint_eq(m.wait_req.timeout_ms, 9);
+	gcs_proto_release(&m);
+	decode_ok(GCS_MSG_WAIT_FOR_PROCESS_REQ, "{\"processid\":5,\"ProcessId\":6}", &m);
+	ck_assert_uint_eq(m.wait_req.process_id, 6);
+	gcs_proto_release(&m);
 }
 END_TEST
 
@@ -1024,6 +1046,7 @@ int main(void)
 	tcase_add_test(neg, test_neg_not_json);
 	tcase_add_test(neg, test_neg_wrong_types);
 	tcase_add_test(neg, test_neg_missing_and_null);
+	tcase_add_test(neg, test_neg_key_case);
 	tcase_add_test(neg, test_neg_big_strings);
 	tcase_add_test(neg, test_neg_reply_limit_exact);
 	tcase_add_test(neg, test_neg_deep_nesting);

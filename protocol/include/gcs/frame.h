@@ -65,7 +65,9 @@ GCS_PROTO_EXPORT void gcs_proto_reader_take(struct gcs_proto_reader *r,
 
 /*
  * Blocking helpers for a blocking or non-blocking fd (poll() waits on EAGAIN; timeout_ms < 0
- * waits forever, else -ETIMEDOUT). They retry EINTR and partial transfers.
+ * waits forever, else -ETIMEDOUT). They retry EINTR and partial transfers. The deadline holds
+ * for sockets of either kind and for non-blocking pipes; a blocking pipe can still block in
+ * write(). write_all never raises SIGPIPE on a socket: a gone peer is -EPIPE.
  */
 GCS_PROTO_EXPORT int gcs_proto_read_frame(int fd, uint32_t max_size, int timeout_ms,
 					  struct gcs_header *ret_header, char **ret_body,

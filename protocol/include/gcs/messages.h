@@ -249,12 +249,12 @@ enum gcs_proto_resource_type {
 
 struct gcs_proto_verity_info {
 	int64_t ext4_size_in_bytes;
-	int32_t version;
+	int64_t version;
 	const char *algorithm;
 	bool super_block;
 	const char *root_digest;
 	const char *salt;
-	int32_t block_size;
+	int64_t block_size;
 };
 
 struct gcs_proto_mapped_virtual_disk {

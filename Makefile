@@ -44,6 +44,20 @@ PROTO_SRCS := $(wildcard protocol/*.c)
 PROTO_OBJS := $(PROTO_SRCS:%.c=$(BUILD)/%.o)
 PROTO_LIB := $(BUILD)/libgcsproto.a
 
+# ---- host: libgcs (static + shared), gcsctl ----
+GCS_SRCS := $(wildcard host/lib/*.c)
+GCS_OBJS := $(GCS_SRCS:%.c=$(BUILD)/%.o)
+GCS_LIB := $(BUILD)/libgcs.a
+GCS_SO := $(BUILD)/libgcs.so
+GCS_PC := $(BUILD)/gcs.pc
+GCSCTL := $(BUILD)/gcsctl
+HOST_CPPFLAGS := -Ihost/include -Ihost/lib
+
+# ---- guest: the agent ----
+AGENT_SRCS := $(wildcard guest/gcs/*.c)
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
+AGENT := $(BUILD)/gcs
+
 # ---- unit tests: one Check program per module ----
 UNIT_SRCS := $(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -54,7 +68,8 @@ UNIT_UTIL := $(BUILD)/tests/unit/testutil.o
 all: deps build
 
 .PHONY: build
-build: $(PROTO_LIB) $(UNIT_BINS)
+build: $(PROTO_LIB) $(if $(GCS_SRCS),$(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL)) \
+	$(if $(AGENT_SRCS),$(AGENT)) $(UNIT_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -81,12 +96,35 @@ $(PROTO_LIB): $(PROTO_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/host/%.o: host/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -pthread -MMD -MP -c -o $@ $<
+
+$(GCS_LIB): $(GCS_OBJS) $(PROTO_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(GCS_SO): $(GCS_OBJS) $(PROTO_OBJS)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libgcs.so.0 -pthread -o $@ $^ $(JSON_LIBS)
+
+$(GCS_PC): Makefile
+	@mkdir -p $(@D)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: gcs' 'Description: lcow host library for the GCS bridge' 'Version: 0.1' \
+		'Requires.private: jansson' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -lgcs' 'Libs.private: -pthread' > $@
+
+$(GCSCTL): $(BUILD)/host/gcsctl/gcsctl.o $(GCS_LIB) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
+
+$(AGENT): $(AGENT_OBJS) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JSON_LIBS) -lutil
+
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(PROTO_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(if $(GCS_SRCS),$(GCS_LIB)) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 check: deps
 	@$(MAKE) --no-print-directory build
@@ -105,6 +143,8 @@ FUZZ_BUILD := build/fuzz
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_PROTO_OBJS := $(PROTO_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+# Objects reached only through pattern rules are intermediate: keep them so reruns don't rebuild.
+.SECONDARY: $(FUZZ_PROTO_OBJS) $(FUZZ_TARGETS:$(FUZZ_BUILD)/%=$(FUZZ_BUILD)/tests/fuzz/%.o)
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -121,14 +161,22 @@ fuzz: deps $(FUZZ_TARGETS)
 		( cd $(FUZZ_BUILD) && ./$$name -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 			$$( [ -f $(CURDIR)/tests/fuzz/$$name.dict ] && echo -dict=$(CURDIR)/tests/fuzz/$$name.dict ) \
-			corpus-$$name $(CURDIR)/tests/fuzz/corpus ) || exit 1; \
+			corpus-$$name $$( [ -d $(CURDIR)/tests/fuzz/corpus ] && echo $(CURDIR)/tests/fuzz/corpus ) \
+		) || exit 1; \
 	done
 
 # ---- install ----
 install: build
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gcs
-	install -m 0644 $(PROTO_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/gcs \
+		$(DESTDIR)$(PREFIX)/include/lcow $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/lcow
+	install -m 0644 $(PROTO_LIB) $(GCS_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(GCS_SO) $(DESTDIR)$(PREFIX)/lib/libgcs.so.0
+	ln -sf libgcs.so.0 $(DESTDIR)$(PREFIX)/lib/libgcs.so
+	install -m 0644 $(GCS_PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 0644 protocol/include/gcs/*.h $(DESTDIR)$(PREFIX)/include/gcs/
+	install -m 0644 host/include/lcow/*.h $(DESTDIR)$(PREFIX)/include/lcow/
+	install -m 0755 $(GCSCTL) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/libexec/lcow/
 
 # ---- formatting ----
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')

@@ -1,0 +1,180 @@
+/*
+ * libgcs: the host side of the GCS bridge. The host listens, the guest agent dials in; libgcs
+ * negotiates protocol v4 and then sends requests, matches responses by ID, delivers container
+ * notifications, and relays process stdio over per-process ports.
+ *
+ * Thread-safe: any number of threads may call into one bridge at once. One reader thread per
+ * bridge. The library never prints and never exits: errors come back as a negative errno plus a
+ * struct gcs_error (HRESULT + message); log lines go to an optional callback.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gcs/guid.h>
+#include <gcs/hresult.h>
+#include <gcs/messages.h>
+#include <gcs/msgtype.h>
+
+#define GCS_EXPORT __attribute__((visibility("default")))
+
+/* ---- transports ---- */
+
+/*
+ * Where the guest's vsock ports are reached:
+ *   "unix:<base>"      hybrid vsock: port P is the Unix socket "<base>_<P>" (decimal), as
+ *                      Firecracker, Cloud Hypervisor and lcow's vhost-user vsock device expose
+ *                      guest vsock; also the agent run as a plain process
+ *   "vsock"            AF_VSOCK, listening on VMADDR_CID_ANY (needs vhost-vsock)
+ *   "hvsock:<vm-guid>" AF_HYPERV (Windows hosts only; parsed everywhere, -EAFNOSUPPORT here)
+ */
+struct gcs_transport;
+
+GCS_EXPORT int gcs_transport_parse(const char *spec, struct gcs_transport **ret);
+GCS_EXPORT void gcs_transport_free(struct gcs_transport *t);
+/* The spec string it was parsed from. */
+GCS_EXPORT const char *gcs_transport_spec(const struct gcs_transport *t);
+/* A listening socket for a port (CLOEXEC, non-blocking). A stale Unix socket file is replaced. */
+GCS_EXPORT int gcs_transport_listen(const struct gcs_transport *t, uint32_t port, int *ret_fd);
+/* Accepts one connection within timeout_ms (< 0: forever); -ETIMEDOUT otherwise. */
+GCS_EXPORT int gcs_transport_accept(int listen_fd, int timeout_ms, int *ret_fd);
+/* Closes a listener and removes its socket file, if any. */
+GCS_EXPORT void gcs_transport_unlisten(const struct gcs_transport *t, uint32_t port, int listen_fd);
+
+/* ---- the bridge ---- */
+
+enum gcs_log_level { GCS_LOG_ERROR, GCS_LOG_WARNING, GCS_LOG_INFO, GCS_LOG_DEBUG };
+
+struct gcs_bridge_options {
+	/* How long gcs_bridge_connect waits for the guest to dial in (0: 120 s, < 0: forever). */
+	int connect_timeout_ms;
+	/* Default deadline of a call (0: 5 min, hcsshim's; < 0: none). WaitForProcess has none. */
+	int call_timeout_ms;
+	/* Inbound message size limit (0: 65536, what hcsshim accepts from a guest). */
+	uint32_t max_message_size;
+	/*
+	 * Called on the reader thread for each container notification (the struct is valid only
+	 * during the call). Must not call into the bridge synchronously.
+	 */
+	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
+	void (*on_log)(void *user, enum gcs_log_level level, const char *msg);
+	void *user;
+};
+
+struct gcs_bridge;
+
+/*
+ * Starts listening for the guest on the bridge port (0x40000000). Call it before the guest can
+ * start; it does not wait.
+ */
+GCS_EXPORT int gcs_bridge_listen(const struct gcs_transport *t, const struct gcs_bridge_options *o,
+				 struct gcs_bridge **ret, struct gcs_error *err);
+/* Waits for the guest to dial in, then negotiates protocol version 4. */
+GCS_EXPORT int gcs_bridge_connect(struct gcs_bridge *b, struct gcs_error *err);
+/* The negotiated capabilities (valid after connect). */
+GCS_EXPORT const struct gcs_proto_capabilities *gcs_bridge_capabilities(const struct gcs_bridge *b);
+/* True once the connection is gone (EOF, protocol violation, or close). */
+GCS_EXPORT bool gcs_bridge_broken(const struct gcs_bridge *b);
+/* Fails every pending call with -ECONNABORTED, stops the reader, frees everything. */
+GCS_EXPORT void gcs_bridge_close(struct gcs_bridge *b);
+
+/*
+ * One request, one response. req is the request struct of `type` (see messages.h; the base's
+ * container_id and activity_id may be NULL: "" and the null GUID). *ret_resp receives the decoded
+ * response struct (release with gcs_proto_release) when ret_resp is not NULL. A response with a
+ * non-zero Result is returned as -EREMOTEIO with err holding its HRESULT and ErrorMessage
+ * (nothing is left in *ret_resp then). timeout_ms: 0 = the bridge default, < 0 = none.
+ */
+GCS_EXPORT int gcs_bridge_call(struct gcs_bridge *b, uint32_t type, const void *req,
+			       void *ret_resp, int timeout_ms, struct gcs_error *err);
+
+/*
+ * A raw request: body is sent as it is (a NUL-terminated JSON text); the raw response body and
+ * type come back (malloc'd) whatever its Result. For tools and tests.
+ */
+GCS_EXPORT int gcs_bridge_call_raw(struct gcs_bridge *b, uint32_t type, const char *body,
+				   int timeout_ms, uint32_t *ret_type, char **ret_body,
+				   struct gcs_error *err);
+
+/* ---- typed calls ---- */
+
+GCS_EXPORT int gcs_create_container(struct gcs_bridge *b, const char *id,
+				    const struct gcs_proto_container_config *config,
+				    struct gcs_error *err);
+GCS_EXPORT int gcs_start_container(struct gcs_bridge *b, const char *id, struct gcs_error *err);
+/* ShutdownGraceful (force false) or ShutdownForced. */
+GCS_EXPORT int gcs_shutdown_container(struct gcs_bridge *b, const char *id, bool force,
+				      struct gcs_error *err);
+GCS_EXPORT int gcs_modify_settings(struct gcs_bridge *b, const struct gcs_proto_modify_req *req,
+				   struct gcs_error *err);
+/* *ret must be released with gcs_proto_release. */
+GCS_EXPORT int gcs_get_properties(struct gcs_bridge *b, const char *id,
+				  const char *const *property_types, size_t n,
+				  struct gcs_proto_get_properties_resp *ret, struct gcs_error *err);
+/* *ret_stacks is malloc'd. */
+GCS_EXPORT int gcs_dump_stacks(struct gcs_bridge *b, char **ret_stacks, struct gcs_error *err);
+GCS_EXPORT int gcs_delete_container_state(struct gcs_bridge *b, const char *id,
+					  struct gcs_error *err);
+
+/* ---- processes ---- */
+
+enum gcs_stdio_mode {
+	GCS_STDIO_NONE = 0, /* not requested */
+	/* libgcs relays between the stream and the caller's fd (a thread per stream). stdin: read
+	 * fd until EOF, then half-close; stdout/stderr: write to fd until the guest's EOF. The fd
+	 * stays the caller's. */
+	GCS_STDIO_FD,
+	/* The connected socket is handed to the caller (gcs_process_stdio_fd): write/shutdown it
+	 * for stdin, read it for stdout/stderr. */
+	GCS_STDIO_SOCKET,
+};
+
+struct gcs_stdio {
+	enum gcs_stdio_mode mode;
+	int fd; /* GCS_STDIO_FD only */
+};
+
+#define GCS_STDIN 0
+#define GCS_STDOUT 1
+#define GCS_STDERR 2
+
+struct gcs_exec_options {
+	/* NULL or "": a process in the utility VM (the null container ID). */
+	const char *container_id;
+	/*
+	 * Everything but the CreateStd*Pipe flags, which libgcs sets from stdio[] (NULL: none of
+	 * the optional fields).
+	 */
+	const struct gcs_proto_process_params *params;
+	struct gcs_stdio stdio[3];
+	int timeout_ms; /* for the ExecuteProcess call and the stdio accepts; 0: default */
+};
+
+struct gcs_process;
+
+/*
+ * Allocates stdio ports (upward from 0x40000001, never reused on a bridge), listens on them,
+ * sends ExecuteProcess and accepts the guest's connections.
+ */
+GCS_EXPORT int gcs_process_exec(struct gcs_bridge *b, const struct gcs_exec_options *o,
+				struct gcs_process **ret, struct gcs_error *err);
+GCS_EXPORT uint32_t gcs_process_pid(const struct gcs_process *p);
+/* The socket of a GCS_STDIO_SOCKET stream, or -1. It stays owned by the process object. */
+GCS_EXPORT int gcs_process_stdio_fd(const struct gcs_process *p, int stream);
+/* Half-closes stdin (EOF for the process). */
+GCS_EXPORT int gcs_process_close_stdin(struct gcs_process *p);
+/*
+ * WaitForProcess (timeout_ms < 0: forever, sent as 0xFFFFFFFF). On exit, also waits until the
+ * FD-mode output relays have delivered everything. A timeout is -ETIMEDOUT with
+ * HCS_E_VMCOMPUTE_TIMEOUT from the guest.
+ */
+GCS_EXPORT int gcs_process_wait(struct gcs_process *p, int timeout_ms, uint32_t *ret_exit_code,
+				struct gcs_error *err);
+/* SignalProcess; sig 0 sends no Options (the guest's SIGKILL). */
+GCS_EXPORT int gcs_process_signal(struct gcs_process *p, int sig, struct gcs_error *err);
+GCS_EXPORT int gcs_process_resize(struct gcs_process *p, uint16_t height, uint16_t width,
+				  struct gcs_error *err);
+/* Stops relays, closes sockets, frees. Does not signal the process. */
+GCS_EXPORT void gcs_process_free(struct gcs_process *p);

@@ -30,7 +30,7 @@ DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libs
 PKGS := jansson
 CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iprotocol/include -Iprotocol
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -fvisibility=hidden \
-	-Wno-missing-field-initializers $(SAN_FLAGS)
+	-Wno-missing-field-initializers -Wno-format-truncation $(SAN_FLAGS)
 JSON_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 JSON_LIBS = $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS = $(shell pkg-config --cflags check)

@@ -931,6 +931,9 @@ int gcs_proto_to_json(uint32_t type, const void *msg, json_t **ret, struct gcs_e
 	struct je e = { .err = err };
 	json_t *o;
 
+	/* The answer to an unknown request is a response base of the derived type. */
+	if (!c && gcs_msg_is_response(type))
+		c = codec_find(GCS_MSG_START_RESP);
 	if (!c)
 		return gcs_error_set(err, -ENOENT, HR_NOTIMPL, "unknown message type 0x%08x", type);
 	o = je_object(&e);

@@ -656,6 +656,36 @@ START_TEST(test_rt_notification)
 }
 END_TEST
 
+/* The E_NOTIMPL answer to an unknown request type is a response base of the derived type. */
+START_TEST(test_unknown_type_answer)
+{
+	struct gcs_proto_response_base resp = { .result = HR_NOTIMPL,
+						.activity_id = Z,
+						.error_message = "nope" };
+	struct gcs_proto_request_base req = { .container_id = "c" };
+	struct gcs_error err = { 0 };
+	char *frame;
+	size_t len;
+
+	ck_assert_int_eq(gcs_proto_encode_frame(gcs_msg_response_type(0x10109901), 4, &resp,
+						GCS_PROTO_STYLE_GUEST, &frame, &len, &err),
+			 0);
+	ck_assert_mem_eq(frame, "\x01\x99\x10\x20", 4);
+	ck_assert_uint_eq(len,
+			  GCS_HEADER_SIZE + strlen("{\"Result\":-2147467263,\"ActivityId\":\"" Z
+						   "\",\"ErrorMessage\":\"nope\"}"));
+	ck_assert_mem_eq(frame + GCS_HEADER_SIZE,
+			 "{\"Result\":-2147467263,\"ActivityId\":\"" Z
+			 "\",\"ErrorMessage\":\"nope\"}",
+			 len - GCS_HEADER_SIZE);
+	free(frame);
+	/* Requests and notifications of unknown types cannot be encoded. */
+	ck_assert_int_eq(gcs_proto_encode_frame(0x10109901, 4, &req, GCS_PROTO_STYLE_HOST, &frame,
+						&len, &err),
+			 -ENOENT);
+}
+END_TEST
+
 /* Every Type the spec defines has a codec, and nothing else does. */
 START_TEST(test_every_type_has_a_codec)
 {
@@ -1041,6 +1071,7 @@ int main(void)
 	tcase_add_test(rt, test_rt_windows_only);
 	tcase_add_test(rt, test_rt_notification);
 	tcase_add_test(rt, test_every_type_has_a_codec);
+	tcase_add_test(rt, test_unknown_type_answer);
 	tcase_add_test(neg, test_neg_spec_results);
 	tcase_add_test(neg, test_neg_spec_requests);
 	tcase_add_test(neg, test_neg_not_json);

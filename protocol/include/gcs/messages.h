@@ -470,7 +470,8 @@ GCS_PROTO_EXPORT void gcs_proto_release(void *msg);
 
 /*
  * Builds the JSON object of a message (new reference in *ret). A response whose Result is not 0
- * is written with the response base only, as the Go GCS answers failed requests.
+ * is written with the response base only, as the Go GCS answers failed requests; so is a response
+ * type the spec does not define (the answer to an unknown request: E_NOTIMPL).
  */
 GCS_PROTO_EXPORT int gcs_proto_to_json(uint32_t type, const void *msg, json_t **ret,
 				       struct gcs_error *err);

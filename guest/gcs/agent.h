@@ -1,0 +1,79 @@
+/* The agent's shared state and the request plumbing between the bridge and the handlers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gcs/frame.h"
+#include "gcs/guid.h"
+#include "gcs/hresult.h"
+#include "gcs/messages.h"
+#include "list.h"
+#include "loop.h"
+#include "transport.h"
+
+struct agent_options {
+	struct transport transport;
+	bool poweroff_on_exit; /* PID 1 in a VM */
+};
+
+struct agent {
+	struct agent_options opt;
+	struct loop *loop;
+	/* the bridge */
+	int bridge_fd;
+	struct loop_source bridge_src;
+	struct gcs_proto_reader reader;
+	struct gcs_proto_wqueue wqueue;
+	bool negotiated;
+	uint64_t requests; /* handled so far */
+	/* processes started in the UVM (process.c) */
+	struct list processes;
+	struct list pending_execs;
+	int exit_code;
+};
+
+/* Where a response goes: enough of the request to answer it later. */
+struct request_ctx {
+	uint32_t type; /* the request's type */
+	uint64_t id;
+	char activity_id[GCS_GUID_STRING_LEN + 1]; /* "" when the request had none we could read */
+};
+
+/*
+ * A handler returns 0 for "answer with a plain success", 1 when it has answered or will answer
+ * later, or a negative errno with err describing the failure (the bridge answers with it).
+ * It may take the decoded message over by copying the union and zeroing the original.
+ */
+typedef int (*request_handler)(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			       struct gcs_error *err);
+
+/* Sends a response struct of c's response type; its base's activity_id is filled in. */
+void bridge_reply(struct agent *a, const struct request_ctx *c, void *resp);
+void bridge_reply_ok(struct agent *a, const struct request_ctx *c);
+void bridge_reply_error(struct agent *a, const struct request_ctx *c, const struct gcs_error *err);
+/* Queued bytes not yet written to the bridge. */
+size_t bridge_queued(const struct agent *a);
+
+int bridge_start(struct agent *a, struct gcs_error *err);
+void bridge_stop(struct agent *a);
+
+/* process.c: UVM processes. */
+int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			struct gcs_error *err);
+int process_handle_wait(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			struct gcs_error *err);
+int process_handle_signal(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			  struct gcs_error *err);
+int process_handle_resize(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			  struct gcs_error *err);
+/* Appends a description of every process and relay to buf. */
+void process_dump(struct agent *a, char *buf, size_t len);
+/* SIGKILLs every process, reaps them, frees everything. */
+void process_kill_all(struct agent *a);
+
+static inline bool is_null_container(const char *id)
+{
+	return id[0] == '\0' || strcmp(id, GCS_NULL_GUID_STRING) == 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * gcs: the guest compute service of an lcow utility VM. It dials the host's bridge port, speaks
+ * hcsshim's GCS protocol v4 and runs processes (and, later, containers) for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cleanup.h"
+#include "log.h"
+
+static const char usage[] =
+	"Usage: gcs [OPTIONS]\n"
+	"\n"
+	"The lcow guest agent: dials the host on vsock port 0x40000000 and serves hcsshim's GCS\n"
+	"bridge protocol (version 4) until the host disconnects or asks for a shutdown.\n"
+	"\n"
+	"Options:\n"
+	"  --transport vsock|unix:BASE  how to reach the host: AF_VSOCK to CID 2 (default), or the\n"
+	"                               Unix sockets BASE_PORT (hybrid vsock, for running as a\n"
+	"                               plain process)\n"
+	"  --log-level LEVEL            error, warning, info (default), debug or trace\n"
+	"  --log-format json|text       log lines on stderr: logrus JSON (default) or text\n"
+	"  -h, --help                   show this help\n"
+	"\n"
+	"hcsshim's command line is accepted too: -v4 -log-format json -loglevel debug.\n"
+	"As PID 1 the agent powers the VM off when it stops.\n";
+
+enum { OPT_TRANSPORT = 0x100, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_V4, OPT_IGNORED_ARG, OPT_IGNORED };
+
+static const struct option options[] = {
+	{ "transport", required_argument, NULL, OPT_TRANSPORT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "loglevel", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "v4", no_argument, NULL, OPT_V4 },
+	/* Flags of the Go GCS that mean nothing here. */
+	{ "scrub-logs", optional_argument, NULL, OPT_IGNORED },
+	{ "disable-time-sync", no_argument, NULL, OPT_IGNORED },
+	{ "core-dump-location", required_argument, NULL, OPT_IGNORED_ARG },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_args(int argc, char **argv, struct agent_options *o)
+{
+	enum log_level level = LOG_INFO;
+	bool json = true;
+	int c;
+
+	if (transport_parse("vsock", &o->transport) < 0)
+		return -EINVAL;
+	while ((c = getopt_long_only(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_TRANSPORT:
+			if (transport_parse(optarg, &o->transport) < 0) {
+				fprintf(stderr,
+					"gcs: invalid --transport '%s': expected vsock or "
+					"unix:BASE\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_parse_level(optarg, &level) < 0) {
+				fprintf(stderr, "gcs: invalid log level '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_parse_format(optarg, &json) < 0) {
+				fprintf(stderr,
+					"gcs: invalid log format '%s': expected json or text\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_V4:
+		case OPT_IGNORED:
+		case OPT_IGNORED_ARG:
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			fputs("Try 'gcs --help'.\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gcs: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	log_setup(level, json);
+	return 0;
+}
+
+/* fds 0-2 must be open so that nothing we open lands there by accident. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0) {
+			int n = open("/dev/null", O_RDWR);
+			if (n >= 0 && n != fd) {
+				dup2(n, fd);
+				close(n);
+			}
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { .bridge_fd = -1 };
+	struct gcs_error err = { 0 };
+	int rc;
+
+	ensure_std_fds();
+	if (parse_args(argc, argv, &a.opt) < 0)
+		return 2;
+	a.opt.poweroff_on_exit = getpid() == 1;
+	list_init(&a.processes);
+	list_init(&a.pending_execs);
+	/* A dead stdio peer is an EPIPE on the relay, never a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of our processes come to us to be reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+	rc = loop_new(&a.loop);
+	if (rc < 0) {
+		log_error("cannot set up the event loop", "error=\"%s\"", strerror(-rc));
+		return 1;
+	}
+	rc = bridge_start(&a, &err);
+	if (rc < 0) {
+		log_error("cannot connect the bridge", "error=\"%s\"", err.message);
+		loop_free(a.loop);
+		return 1;
+	}
+	rc = loop_run(a.loop);
+	log_info("stopping", "code=%d", rc);
+	process_kill_all(&a);
+	bridge_stop(&a);
+	loop_free(a.loop);
+	if (a.opt.poweroff_on_exit) {
+		sync();
+		reboot(RB_POWER_OFF);
+	}
+	return rc < 0 ? 1 : rc;
+}

@@ -63,13 +63,17 @@ UNIT_SRCS := $(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_UTIL := $(BUILD)/tests/unit/testutil.o
 
-.PHONY: all deps check check-unit fuzz install clean fmt fmt-check demo help
+# ---- integration tests: the real agent driven through libgcs ----
+IT_SRCS := $(filter-out tests/integration/harness.c,$(wildcard tests/integration/test_*.c))
+IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
+IT_UTIL := $(BUILD)/tests/integration/harness.o
+
+.PHONY: all deps check check-unit check-integration fuzz install clean fmt fmt-check demo help
 
 all: deps build
 
 .PHONY: build
-build: $(PROTO_LIB) $(if $(GCS_SRCS),$(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL)) \
-	$(if $(AGENT_SRCS),$(AGENT)) $(UNIT_BINS)
+build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -123,12 +127,29 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(if $(GCS_SRCS),$(GCS_LIB)) $(PROTO_LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
+$(BUILD)/tests/integration/%.o: tests/integration/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' \
+		-DLCOW_AGENT='"$(CURDIR)/$(AGENT)"' -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(IT_UTIL) $(GCS_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 check: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-integration
+
+# Each suite runs the agent it was built with; every suite runs even when one fails.
+check-integration: $(IT_BINS) $(AGENT)
+	@fail=0; for t in $(IT_BINS); do \
+		echo "== $$t"; \
+		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),4,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "check: all integration suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
 
 # Runs every suite even when one fails; fails if any did.
 check-unit: $(UNIT_BINS)

@@ -77,7 +77,7 @@ static const char *type_name(const json_t *v)
 }
 
 /* The field's value, or NULL when missing or null (Go leaves the zero value then). */
-static json_t *field(json_t *obj, const char *key)
+json_t *jd_get(json_t *obj, const char *key)
 {
 	json_t *v = obj ? json_object_get(obj, key) : NULL;
 
@@ -97,7 +97,7 @@ static json_t *field(json_t *obj, const char *key)
 
 int jd_str(struct jd *d, json_t *obj, const char *key, const char **ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 
 	if (!v) {
 		*ret = "";
@@ -111,7 +111,7 @@ int jd_str(struct jd *d, json_t *obj, const char *key, const char **ret)
 
 int jd_bool(struct jd *d, json_t *obj, const char *key, bool *ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 
 	if (!v) {
 		*ret = false;
@@ -125,7 +125,7 @@ int jd_bool(struct jd *d, json_t *obj, const char *key, bool *ret)
 
 int jd_uint(struct jd *d, json_t *obj, const char *key, uint64_t max, uint64_t *ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 	json_int_t n;
 
 	if (!v) {
@@ -144,7 +144,7 @@ int jd_uint(struct jd *d, json_t *obj, const char *key, uint64_t max, uint64_t *
 
 int jd_sint(struct jd *d, json_t *obj, const char *key, int64_t min, int64_t max, int64_t *ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 	json_int_t n;
 
 	if (!v) {
@@ -195,7 +195,7 @@ int jd_i64(struct jd *d, json_t *obj, const char *key, int64_t *ret)
 
 int jd_object(struct jd *d, json_t *obj, const char *key, json_t **ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 
 	if (v && !json_is_object(v))
 		return jd_fail(d, "%s: expected object, got %s", key, type_name(v));
@@ -205,7 +205,7 @@ int jd_object(struct jd *d, json_t *obj, const char *key, json_t **ret)
 
 int jd_array(struct jd *d, json_t *obj, const char *key, json_t **ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 
 	if (v && !json_is_array(v))
 		return jd_fail(d, "%s: expected array, got %s", key, type_name(v));
@@ -273,7 +273,7 @@ int jd_inner(struct jd *d, json_t *obj, const char *key, json_t **ret)
 
 int jd_guid(struct jd *d, json_t *obj, const char *key, const char *dflt, const char **ret)
 {
-	json_t *v = field(obj, key);
+	json_t *v = jd_get(obj, key);
 
 	if (!v) {
 		*ret = dflt;

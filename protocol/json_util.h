@@ -23,6 +23,12 @@ int jd_keep(struct jd *d, json_t *doc);
 int jd_fail(struct jd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int jd_nomem(struct jd *d);
 
+/*
+ * A field's value as Go finds it: the exact key, else the first key equal ignoring ASCII case;
+ * NULL when missing or null.
+ */
+json_t *jd_get(json_t *obj, const char *key);
+
 /* Missing or null fields give the zero value. */
 int jd_str(struct jd *d, json_t *obj, const char *key, const char **ret);
 int jd_bool(struct jd *d, json_t *obj, const char *key, bool *ret);

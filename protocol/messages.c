@@ -142,7 +142,7 @@ static void negotiate_req_encode(struct je *e, json_t *o, const void *msg)
 
 static int guest_caps_decode(struct jd *d, json_t *caps, struct gcs_proto_guest_caps *g)
 {
-	json_t *o = caps ? json_object_get(caps, "GuestDefinedCapabilities") : NULL;
+	json_t *o = jd_get(caps, "GuestDefinedCapabilities");
 	int rc;
 
 	/* hcsshim unmarshals it unconditionally: it must be there and be an object. */
@@ -202,7 +202,7 @@ static int negotiate_resp_decode(struct jd *d, json_t *root, void *msg)
 	 * A failed negotiation is answered with the base only (see gcs_proto_to_json), and hcsshim
 	 * reads the capabilities only on success: they are required only when Result is 0.
 	 */
-	if (m->base.result != 0 && !(caps && json_object_get(caps, "GuestDefinedCapabilities")))
+	if (m->base.result != 0 && !jd_get(caps, "GuestDefinedCapabilities"))
 		return 0;
 	return guest_caps_decode(d, caps, &c->guest_defined);
 }
@@ -678,8 +678,8 @@ static int service_req_decode(struct jd *d, json_t *root, void *msg)
 
 	if ((rc = jd_str(d, root, "PropertyType", &m->property_type)) < 0)
 		return rc;
-	s = json_object_get(root, "Settings");
-	m->settings = (s && !json_is_null(s)) ? s : NULL;
+	s = jd_get(root, "Settings");
+	m->settings = s;
 	return 0;
 }
 

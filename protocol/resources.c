@@ -322,10 +322,7 @@ int modify_request_decode(struct jd *d, json_t *request, struct gcs_proto_modify
 	m->request_type_name = rt;
 	m->resource_type = gcs_proto_resource_type_parse(res);
 	m->resource_type_name = res;
-	if (request)
-		settings = json_object_get(request, "Settings");
-	if (settings && json_is_null(settings))
-		settings = NULL;
+	settings = jd_get(request, "Settings");
 	m->has_settings = settings != NULL;
 	if (settings && !json_is_object(settings) && m->resource_type < GCS_RESOURCE_HV_SOCKET)
 		return jd_fail(d, "Request.Settings: expected object for %s", res);

@@ -25,8 +25,13 @@ size_t bridge_queued(const struct agent *a)
 
 static void bridge_fail(struct agent *a, int rc)
 {
+	if (rc == -ESHUTDOWN) {
+		log_info("the host closed the bridge", NULL);
+		loop_quit(a->loop, 0);
+		return;
+	}
 	log_error("bridge connection lost", "error=\"%s\"", strerror(-rc));
-	loop_quit(a->loop, rc == -ESHUTDOWN ? 0 : 1);
+	loop_quit(a->loop, 1);
 }
 
 static void update_events(struct agent *a)

@@ -229,7 +229,6 @@ static void exec_spawn(struct exec_op *op)
 	const struct gcs_proto_process_params *pp = &req->params;
 	struct gcs_error err = { 0 };
 	struct spawn_stdio st = { .child_fd = { -1, -1, -1 } };
-	int parent_fd[3] = { -1, -1, -1 };
 	char **argv = NULL, **env = NULL;
 	const char *cwd = pp->working_directory[0] ? pp->working_directory : "/";
 	char errbuf[256];
@@ -256,24 +255,21 @@ static void exec_spawn(struct exec_op *op)
 		st.cols = pp->console_size[1];
 	}
 	if (!st.use_pty) {
+		/*
+		 * Without a console the connected stream itself becomes the process's fd, as
+		 * hcsshim's vsockexec does for the agent: no relay, no copy, and everything the
+		 * process wrote is in the host's stream when it exits. (A blocking fd: it is the
+		 * process's now.)
+		 */
 		for (int i = 0; i < 3; i++) {
-			int pfd[2];
 			if (op->fds[i] < 0)
 				continue;
-			if (pipe2(pfd, O_CLOEXEC) < 0) {
-				gcs_error_set(&err, -errno, HR_FAIL, "pipe: %s", strerror(errno));
-				goto fail;
-			}
-			/* stdin: the child reads pfd[0]; output: the child writes pfd[1]. */
-			st.child_fd[i] = i == 0 ? pfd[0] : pfd[1];
-			parent_fd[i] = i == 0 ? pfd[1] : pfd[0];
+			fcntl(op->fds[i], F_SETFL, fcntl(op->fds[i], F_GETFL) & ~O_NONBLOCK);
+			st.child_fd[i] = op->fds[i];
 		}
 	}
 	rc = spawn_process(argv, env, cwd, &st, &pid, st.use_pty ? &master : NULL, errbuf,
 			   sizeof(errbuf));
-	for (int i = 0; i < 3; i++)
-		if (st.child_fd[i] >= 0)
-			close(st.child_fd[i]);
 	if (rc < 0) {
 		gcs_error_set(&err, rc, HR_FAIL, "%s", errbuf);
 		goto fail;
@@ -297,24 +293,17 @@ static void exec_spawn(struct exec_op *op)
 	loop_watch_child(op->a->loop, pid, process_exited, p);
 
 	/* Relays own their fds; a pty gets a dup per direction. */
-	if (op->fds[0] >= 0) {
-		int dst = st.use_pty ? fcntl(master, F_DUPFD_CLOEXEC, 3) : TAKE_FD(parent_fd[0]);
-		start_relay(p, RELAY_TO_PROCESS, TAKE_FD(op->fds[0]), dst, &p->in);
-	}
+	if (st.use_pty && op->fds[0] >= 0)
+		start_relay(p, RELAY_TO_PROCESS, TAKE_FD(op->fds[0]),
+			    fcntl(master, F_DUPFD_CLOEXEC, 3), &p->in);
 	if (st.use_pty) {
 		int src = fcntl(master, F_DUPFD_CLOEXEC, 3);
 		/* Without a stdout stream the terminal's output must still be drained. */
 		int dst = op->fds[1] >= 0 ? TAKE_FD(op->fds[1]) :
 					    open("/dev/null", O_WRONLY | O_CLOEXEC);
 		start_relay(p, RELAY_FROM_PROCESS, src, dst, &p->out[0]);
-	} else if (op->fds[1] >= 0) {
-		start_relay(p, RELAY_FROM_PROCESS, TAKE_FD(parent_fd[1]), TAKE_FD(op->fds[1]),
-			    &p->out[0]);
 	}
-	if (!st.use_pty && op->fds[2] >= 0)
-		start_relay(p, RELAY_FROM_PROCESS, TAKE_FD(parent_fd[2]), TAKE_FD(op->fds[2]),
-			    &p->out[1]);
-	/* With a console stderr is not used: a requested stream just ends. */
+	/* The process holds its streams now; with a console a requested stderr just ends. */
 
 	log_debug("process started", "pid=%d cmd=%s pty=%s", pid, argv[0],
 		  st.use_pty ? "true" : "false");
@@ -327,9 +316,6 @@ static void exec_spawn(struct exec_op *op)
 	exec_op_free(op);
 	return;
 fail:
-	for (int i = 0; i < 3; i++)
-		if (parent_fd[i] >= 0)
-			close(parent_fd[i]);
 	strv_free(argv);
 	strv_free(env);
 	exec_fail(op, &err);

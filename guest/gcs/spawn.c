@@ -131,6 +131,16 @@ static int resolve(const char *name, char **env, const char *cwd, char *out, siz
 	return -ENOENT;
 }
 
+/* One /dev/null for every stream nobody asked for: a dup2 in the child is cheaper than an open. */
+static int devnull(void)
+{
+	static int fd = -2;
+
+	if (fd == -2)
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return fd;
+}
+
 static int open_pty(uint16_t rows, uint16_t cols, int *ret_master, char *slave, size_t len)
 {
 	_cleanup_close_ int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -154,7 +164,7 @@ int spawn_process(char **argv, char **env, const char *cwd, const struct spawn_s
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	char path[4096], slave[128];
-	sigset_t none, all;
+	sigset_t none, def;
 	pid_t pid;
 	int rc;
 
@@ -177,10 +187,16 @@ int spawn_process(char **argv, char **env, const char *cwd, const struct spawn_s
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
+	/*
+	 * The child gets an empty mask (the agent blocks SIGCHLD for its signalfd) and SIGPIPE,
+	 * the one signal the agent ignores, back at its default; handled signals are reset by
+	 * posix_spawn itself. Naming only SIGPIPE keeps the child from one sigaction per signal.
+	 */
 	sigemptyset(&none);
-	sigfillset(&all);
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigdefault(&attr, &def);
 	/* A new session: a pty becomes the controlling terminal when the child opens it. */
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
@@ -192,6 +208,8 @@ int spawn_process(char **argv, char **env, const char *cwd, const struct spawn_s
 		for (int i = 0; i < 3; i++) {
 			if (stdio->child_fd[i] >= 0)
 				posix_spawn_file_actions_adddup2(&fa, stdio->child_fd[i], i);
+			else if (devnull() >= 0)
+				posix_spawn_file_actions_adddup2(&fa, devnull(), i);
 			else
 				posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
 		}

@@ -1,0 +1,349 @@
+/*
+ * Bridge benchmarks: the agent as a plain process on hybrid vsock, driven through libgcs, with
+ * each figure beside a baseline measured in the same run. Prints "name: value unit" lines.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lcow/gcs.h>
+
+extern char **environ;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void die(const char *what, const struct gcs_error *err)
+{
+	fprintf(stderr, "bench: %s: %s\n", what, err ? err->message : strerror(errno));
+	exit(1);
+}
+
+struct agent {
+	char dir[64];
+	struct gcs_transport *t;
+	struct gcs_bridge *b;
+	pid_t pid;
+};
+
+static void agent_start(struct agent *a, const char *agent_path, double *ret_us)
+{
+	struct gcs_bridge_options o = { .connect_timeout_ms = 10000 };
+	struct gcs_error err = { 0 };
+	char spec[128], transport[128];
+	double t0;
+
+	snprintf(a->dir, sizeof(a->dir), "/tmp/lcow-bench-XXXXXX");
+	if (!mkdtemp(a->dir))
+		die("mkdtemp", NULL);
+	snprintf(spec, sizeof(spec), "unix:%s/hv", a->dir);
+	snprintf(transport, sizeof(transport), "unix:%s/hv", a->dir);
+	if (gcs_transport_parse(spec, &a->t) < 0 || gcs_bridge_listen(a->t, &o, &a->b, &err) < 0)
+		die("listen", &err);
+	t0 = now_us();
+	a->pid = fork();
+	if (a->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(agent_path, "gcs", "--transport", transport, "--log-level", "error", NULL);
+		_exit(127);
+	}
+	if (gcs_bridge_connect(a->b, &err) < 0)
+		die("connect", &err);
+	if (ret_us)
+		*ret_us = now_us() - t0;
+}
+
+static void agent_stop(struct agent *a)
+{
+	char cmd[128];
+
+	gcs_bridge_close(a->b);
+	waitpid(a->pid, NULL, 0);
+	gcs_transport_free(a->t);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", a->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench: could not remove %s\n", a->dir);
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct stats {
+	double mean, p50, p99;
+};
+
+static struct stats summarize(double *v, int n)
+{
+	struct stats s = { 0 };
+
+	for (int i = 0; i < n; i++)
+		s.mean += v[i];
+	s.mean /= n;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	s.p50 = v[n / 2];
+	s.p99 = v[(n * 99) / 100];
+	return s;
+}
+
+static void exec_wait(struct gcs_bridge *b, const char *const *argv, size_t argc, int out_fd)
+{
+	struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = argc };
+	struct gcs_exec_options o = { .params = &pp };
+	struct gcs_error err = { 0 };
+	struct gcs_process *p;
+	uint32_t code;
+
+	if (out_fd >= 0)
+		o.stdio[GCS_STDOUT] = (struct gcs_stdio){ GCS_STDIO_FD, out_fd };
+	if (gcs_process_exec(b, &o, &p, &err) < 0)
+		die("exec", &err);
+	if (gcs_process_wait(p, -1, &code, &err) < 0)
+		die("wait", &err);
+	gcs_process_free(p);
+}
+
+/* The floor: posix_spawn + waitpid of /bin/true from this process. */
+static double bare_spawn_us(void)
+{
+	char *argv[] = { "/bin/true", NULL };
+	double t0 = now_us();
+	pid_t pid;
+
+	if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) != 0)
+		die("posix_spawn", NULL);
+	waitpid(pid, NULL, 0);
+	return now_us() - t0;
+}
+
+struct copy {
+	int fd;
+	size_t total;
+};
+
+static void *feed(void *arg)
+{
+	struct copy *c = arg;
+	static char buf[65536];
+	size_t off = 0;
+
+	memset(buf, 'x', sizeof(buf));
+	while (off < c->total) {
+		ssize_t n = send(c->fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	shutdown(c->fd, SHUT_WR);
+	return NULL;
+}
+
+static size_t drain(int fd)
+{
+	static char buf[65536];
+	size_t got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/* MiB/s of `total` bytes pushed through cat with its stdin/stdout sockets straight to us. */
+static double raw_cat_mibs(size_t total)
+{
+	int in[2], out[2];
+	struct copy c = { .total = total };
+	pthread_t th;
+	double t0;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) < 0)
+		die("socketpair", NULL);
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[1], 0);
+		dup2(out[1], 1);
+		execl("/bin/cat", "cat", NULL);
+		_exit(127);
+	}
+	close(in[1]);
+	close(out[1]);
+	c.fd = in[0];
+	t0 = now_us();
+	pthread_create(&th, NULL, feed, &c);
+	if (drain(out[0]) != total)
+		die("raw copy lost bytes", NULL);
+	pthread_join(th, NULL);
+	waitpid(pid, NULL, 0);
+	close(in[0]);
+	close(out[0]);
+	return total / 1048576.0 / ((now_us() - t0) / 1e6);
+}
+
+static double relay_cat_mibs(struct gcs_bridge *b, size_t total)
+{
+	static const char *argv[] = { "/bin/cat", NULL };
+	struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 1 };
+	struct gcs_exec_options o = { .params = &pp };
+	struct gcs_error err = { 0 };
+	struct copy c = { .total = total };
+	struct gcs_process *p;
+	pthread_t th;
+	uint32_t code;
+	double t0, mibs;
+
+	o.stdio[GCS_STDIN].mode = GCS_STDIO_SOCKET;
+	o.stdio[GCS_STDOUT].mode = GCS_STDIO_SOCKET;
+	if (gcs_process_exec(b, &o, &p, &err) < 0)
+		die("exec cat", &err);
+	c.fd = gcs_process_stdio_fd(p, GCS_STDIN);
+	t0 = now_us();
+	pthread_create(&th, NULL, feed, &c);
+	if (drain(gcs_process_stdio_fd(p, GCS_STDOUT)) != total)
+		die("relay lost bytes", NULL);
+	mibs = total / 1048576.0 / ((now_us() - t0) / 1e6);
+	pthread_join(th, NULL);
+	if (gcs_process_wait(p, -1, &code, &err) < 0)
+		die("wait cat", &err);
+	gcs_process_free(p);
+	return mibs;
+}
+
+int main(int argc, char **argv)
+{
+	const char *agent_path = argc > 1 ? argv[1] : "build/default/gcs";
+	int n = argc > 2 ? atoi(argv[2]) : 1000;
+	static const char *t_argv[] = { "/bin/true", NULL };
+	static const char *e_argv[] = { "/bin/echo", "hello", NULL };
+	double *lat = calloc((size_t)n, sizeof(double)), *floor = calloc((size_t)n, sizeof(double));
+	double spawn_us[20], sum = 0;
+	struct stats s, f;
+	struct agent a;
+	size_t total = 256u << 20;
+	double raw, relay;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* spawn -> negotiated */
+	for (int i = 0; i < 20; i++) {
+		agent_start(&a, agent_path, &spawn_us[i]);
+		agent_stop(&a);
+	}
+	for (int i = 0; i < 20; i++)
+		sum += spawn_us[i];
+	qsort(spawn_us, 20, sizeof(double), cmp_double);
+	printf("spawn_to_negotiated_mean: %.0f us\n", sum / 20);
+	printf("spawn_to_negotiated_p50: %.0f us\n", spawn_us[10]);
+
+	agent_start(&a, agent_path, NULL);
+	printf("agent_rss_after_negotiate: %ld kB\n", rss_kb(a.pid));
+
+	/* one request/response round trip (Start is a no-op in the agent) */
+	{
+		struct gcs_error err = { 0 };
+		double t0 = now_us();
+		for (int i = 0; i < n; i++)
+			if (gcs_start_container(a.b, "c", &err) < 0)
+				die("start", &err);
+		printf("bridge_roundtrip_mean: %.1f us\n", (now_us() - t0) / n);
+	}
+
+	/* exec + wait of /bin/true, interleaved with the bare-spawn floor */
+	for (int i = 0; i < 50; i++)
+		exec_wait(a.b, t_argv, 1, -1);
+	for (int i = 0; i < n; i++) {
+		double t0 = now_us();
+		exec_wait(a.b, t_argv, 1, -1);
+		lat[i] = now_us() - t0;
+		floor[i] = bare_spawn_us();
+	}
+	s = summarize(lat, n);
+	f = summarize(floor, n);
+	printf("exec_wait_true_mean: %.1f us\n", s.mean);
+	printf("exec_wait_true_p50: %.1f us\n", s.p50);
+	printf("exec_wait_true_p99: %.1f us\n", s.p99);
+	printf("bare_spawn_true_mean: %.1f us (floor)\n", f.mean);
+	printf("bare_spawn_true_p50: %.1f us (floor)\n", f.p50);
+	printf("exec_wait_over_floor_p50: %.1f us (ratio %.2f)\n", s.p50 - f.p50, s.p50 / f.p50);
+	printf("agent_rss_after_%d_execs: %ld kB\n", n + 50, rss_kb(a.pid));
+
+	/* echo through a stdout relay */
+	{
+		int fds[2];
+		double t0;
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			die("pipe", NULL);
+		t0 = now_us();
+		for (int i = 0; i < 200; i++) {
+			char buf[16];
+			exec_wait(a.b, e_argv, 2, fds[1]);
+			if (read(fds[0], buf, sizeof(buf)) != 6)
+				die("echo output", NULL);
+		}
+		printf("exec_wait_echo_stdout_mean: %.1f us\n", (now_us() - t0) / 200);
+		close(fds[0]);
+		close(fds[1]);
+	}
+
+	/*
+	 * Stream throughput: cat run by the agent with its stdio streams against cat on raw
+	 * socketpairs from here; interleaved runs, medians (single runs vary by +-30 % here).
+	 */
+	{
+		double r[7], q[7];
+		for (int i = 0; i < 7; i++) {
+			r[i] = raw_cat_mibs(total);
+			q[i] = relay_cat_mibs(a.b, total);
+		}
+		qsort(r, 7, sizeof(double), cmp_double);
+		qsort(q, 7, sizeof(double), cmp_double);
+		raw = r[3];
+		relay = q[3];
+	}
+	printf("raw_unix_cat_throughput: %.0f MiB/s (baseline, median of 7)\n", raw);
+	printf("stdio_cat_throughput: %.0f MiB/s (median of 7, ratio %.2f vs raw)\n", relay,
+	       relay / raw);
+	printf("agent_rss_at_end: %ld kB\n", rss_kb(a.pid));
+	agent_stop(&a);
+	free(lat);
+	free(floor);
+	return 0;
+}

@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "cleanup.h"
 #include "log.h"
+#include "spawn.h"
 
 static const char usage[] =
 	"Usage: gcs [OPTIONS]\n"
@@ -134,6 +135,11 @@ int main(int argc, char **argv)
 	/* Orphans of our processes come to us to be reaped. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
+	rc = spawn_init();
+	if (rc < 0) {
+		log_error("cannot open /dev/null", "error=\"%s\"", strerror(-rc));
+		return 1;
+	}
 	rc = loop_new(&a.loop);
 	if (rc < 0) {
 		log_error("cannot set up the event loop", "error=\"%s\"", strerror(-rc));

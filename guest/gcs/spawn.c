@@ -132,13 +132,18 @@ static int resolve(const char *name, char **env, const char *cwd, char *out, siz
 }
 
 /* One /dev/null for every stream nobody asked for: a dup2 in the child is cheaper than an open. */
+static int devnull_fd = -1;
+
 static int devnull(void)
 {
-	static int fd = -2;
+	return devnull_fd;
+}
 
-	if (fd == -2)
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	return fd;
+int spawn_init(void)
+{
+	if (devnull_fd < 0)
+		devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return devnull_fd < 0 ? -errno : 0;
 }
 
 static int open_pty(uint16_t rows, uint16_t cols, int *ret_master, char *slave, size_t len)

@@ -7,6 +7,9 @@
 
 #include "gcs/messages.h"
 
+/* Opens what every spawn shares (/dev/null); call once at start-up. */
+int spawn_init(void);
+
 /* Splits a command line shell-style: blanks separate words; '...' literal; "..." and \ escape. */
 int split_command_line(const char *s, char ***ret_argv);
 void strv_free(char **v);

@@ -192,9 +192,9 @@ void raw_recv(struct agent_proc *ap, uint32_t *ret_type, uint64_t *ret_id, char 
 	struct gcs_header h;
 	size_t len;
 
-	ck_assert_int_eq(gcs_proto_read_frame(ap->raw_fd, GCS_MAX_GUEST_MESSAGE, 5000, &h,
-					      ret_body, &len),
-			 0);
+	ck_assert_int_eq(
+		gcs_proto_read_frame(ap->raw_fd, GCS_MAX_GUEST_MESSAGE, 5000, &h, ret_body, &len),
+		0);
 	*ret_type = h.type;
 	*ret_id = h.id;
 }

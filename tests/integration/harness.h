@@ -15,13 +15,13 @@
 
 struct agent_proc {
 	pid_t pid;
-	char dir[256];  /* temp dir, removed by agent_stop */
+	char dir[256]; /* temp dir, removed by agent_stop */
 	char base[300]; /* <dir>/hv */
 	struct gcs_transport *t;
 	struct gcs_bridge *b;
 	int baseline_fds; /* agent fds right after negotiation */
-	int listen_fd;    /* raw mode: the bridge listener */
-	int raw_fd;       /* raw mode: the accepted bridge connection */
+	int listen_fd; /* raw mode: the bridge listener */
+	int raw_fd; /* raw mode: the accepted bridge connection */
 };
 
 /* Starts the agent and connects libgcs to it (negotiated). */

@@ -17,7 +17,9 @@
 #include "harness.h"
 
 #define Z GCS_NULL_GUID_STRING
-#define NEGOTIATE "{\"ContainerId\":\"\",\"ActivityId\":\"" Z "\",\"MinimumVersion\":4,\"MaximumVersion\":4}\n"
+#define NEGOTIATE                                   \
+	"{\"ContainerId\":\"\",\"ActivityId\":\"" Z \
+	"\",\"MinimumVersion\":4,\"MaximumVersion\":4}\n"
 
 static int32_t result_of(const char *body)
 {
@@ -69,7 +71,8 @@ START_TEST(test_negative_cases)
 		    "\",\"MinimumVersion\":3,\"MaximumVersion\":3}\n",
 		    -1070137076));
 	free(expect(&ap, GCS_MSG_NEGOTIATE_PROTOCOL_REQ, 0,
-		    "{\"ContainerId\":\"\",\"MinimumVersion\":5,\"MaximumVersion\":9}", -1070137076));
+		    "{\"ContainerId\":\"\",\"MinimumVersion\":5,\"MaximumVersion\":9}",
+		    -1070137076));
 	/* Then a good one; a second one is not routed any more. */
 	body = expect(&ap, GCS_MSG_NEGOTIATE_PROTOCOL_REQ, 0, NEGOTIATE, 0);
 	ck_assert_ptr_nonnull(strstr(body, "\"Version\":4"));
@@ -126,8 +129,9 @@ START_TEST(test_bad_frame_size)
 	gcs_transport_free(ap.t);
 	{
 		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "grep -q 'bridge connection lost' %s/agent.log && rm -rf %s",
-			 ap.dir, ap.dir);
+		snprintf(cmd, sizeof(cmd),
+			 "grep -q 'bridge connection lost' %s/agent.log && rm -rf %s", ap.dir,
+			 ap.dir);
 		ck_assert_int_eq(system(cmd), 0);
 	}
 }
@@ -167,7 +171,8 @@ static size_t load(struct tline *lines, size_t cap, uint64_t max_id)
 			continue;
 		ck_assert_uint_lt(n, cap);
 		buf[strcspn(buf, "\n")] = '\0';
-		lines[n] = (struct tline){ strcmp(dir, "H->G") == 0, type, id, strdup(p + 1 + off) };
+		lines[n] =
+			(struct tline){ strcmp(dir, "H->G") == 0, type, id, strdup(p + 1 + off) };
 		n++;
 	}
 	fclose(f);
@@ -193,8 +198,7 @@ static char *shape(const char *body)
 	char *out = calloc(1, 1024);
 
 	ck_assert_ptr_nonnull(o);
-	json_object_foreach(o, k, v)
-	{
+	json_object_foreach(o, k, v) {
 		(void)v;
 		if (n < 32)
 			keys[n++] = k;
@@ -289,17 +293,16 @@ static void send_recorded(struct replay *r, uint64_t id, int *ret_fds)
 
 	ck_assert_ptr_nonnull(req);
 	if (req->type == GCS_MSG_EXECUTE_PROCESS_REQ) {
-		ck_assert_int_eq(gcs_proto_decode(req->type, req->body, strlen(req->body), &m, &err),
-				 0);
+		ck_assert_int_eq(
+			gcs_proto_decode(req->type, req->body, strlen(req->body), &m, &err), 0);
 		ports[0] = m.vsock_stdio.stdin_port;
 		ports[1] = m.vsock_stdio.stdout_port;
 		ports[2] = m.vsock_stdio.stderr_port;
 		gcs_proto_release(&m);
 		for (int i = 0; i < 3; i++)
 			if (ports[i])
-				ck_assert_int_eq(gcs_transport_listen(r->ap.t, ports[i],
-								      &listen_fds[i]),
-						 0);
+				ck_assert_int_eq(
+					gcs_transport_listen(r->ap.t, ports[i], &listen_fds[i]), 0);
 	}
 	body = map_pids(r, req->body);
 	{

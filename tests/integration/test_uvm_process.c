@@ -97,8 +97,8 @@ START_TEST(test_exit_codes)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct run_result r;
 		run_uvm(&ap, SH(cases[i].script), NULL, "/", NULL, &r);
-		ck_assert_msg(r.exit_code == cases[i].code, "%s: exit %u, want %u",
-			      cases[i].script, r.exit_code, cases[i].code);
+		ck_assert_msg(r.exit_code == cases[i].code, "%s: exit %u, want %u", cases[i].script,
+			      r.exit_code, cases[i].code);
 		run_result_free(&r);
 	}
 	agent_stop(&ap);
@@ -433,8 +433,7 @@ START_TEST(test_exec_errors)
 		gcs_process_free(q);
 	}
 	/* The agent keeps serving. */
-	run_uvm(&ap, (const char *const[]){ "/bin/echo", "still-here", NULL }, NULL, "/", NULL,
-		&r);
+	run_uvm(&ap, (const char *const[]){ "/bin/echo", "still-here", NULL }, NULL, "/", NULL, &r);
 	ck_assert_str_eq(r.out, "still-here\n");
 	run_result_free(&r);
 	agent_stop(&ap);

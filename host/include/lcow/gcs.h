@@ -36,9 +36,12 @@ GCS_EXPORT int gcs_transport_parse(const char *spec, struct gcs_transport **ret)
 GCS_EXPORT void gcs_transport_free(struct gcs_transport *t);
 /* The spec string it was parsed from. */
 GCS_EXPORT const char *gcs_transport_spec(const struct gcs_transport *t);
-/* A listening socket for a port (CLOEXEC, non-blocking). A stale Unix socket file is replaced. */
+/*
+ * A listening socket for a port (CLOEXEC, non-blocking). A stale Unix socket file is replaced;
+ * any other file at that path is -EEXIST.
+ */
 GCS_EXPORT int gcs_transport_listen(const struct gcs_transport *t, uint32_t port, int *ret_fd);
-/* Accepts one connection within timeout_ms (< 0: forever); -ETIMEDOUT otherwise. */
+/* Accepts one connection (blocking, CLOEXEC) within timeout_ms (< 0: forever); else -ETIMEDOUT. */
 GCS_EXPORT int gcs_transport_accept(int listen_fd, int timeout_ms, int *ret_fd);
 /* Closes a listener and removes its socket file, if any. */
 GCS_EXPORT void gcs_transport_unlisten(const struct gcs_transport *t, uint32_t port, int listen_fd);
@@ -71,13 +74,21 @@ struct gcs_bridge;
  */
 GCS_EXPORT int gcs_bridge_listen(const struct gcs_transport *t, const struct gcs_bridge_options *o,
 				 struct gcs_bridge **ret, struct gcs_error *err);
-/* Waits for the guest to dial in, then negotiates protocol version 4. */
+/*
+ * Waits for the guest to dial in, then negotiates protocol version 4. -ETIMEDOUT when nobody
+ * dialed in (still listening: connect may be called again); -EPROTO when the answer is not
+ * version 4 from a Linux guest with a GuestDefinedCapabilities object, -EREMOTEIO when the guest
+ * refused. A failed negotiation leaves the bridge broken.
+ */
 GCS_EXPORT int gcs_bridge_connect(struct gcs_bridge *b, struct gcs_error *err);
 /* The negotiated capabilities (valid after connect). */
 GCS_EXPORT const struct gcs_proto_capabilities *gcs_bridge_capabilities(const struct gcs_bridge *b);
 /* True once the connection is gone (EOF, protocol violation, or close). */
 GCS_EXPORT bool gcs_bridge_broken(const struct gcs_bridge *b);
-/* Fails every pending call with -ECONNABORTED, stops the reader, frees everything. */
+/*
+ * Fails every pending call with -ECONNABORTED, stops the reader, waits until calls in flight on
+ * other threads have returned, frees everything. Processes may be freed before or after.
+ */
 GCS_EXPORT void gcs_bridge_close(struct gcs_bridge *b);
 
 /*
@@ -86,9 +97,14 @@ GCS_EXPORT void gcs_bridge_close(struct gcs_bridge *b);
  * response struct (release with gcs_proto_release) when ret_resp is not NULL. A response with a
  * non-zero Result is returned as -EREMOTEIO with err holding its HRESULT and ErrorMessage
  * (nothing is left in *ret_resp then). timeout_ms: 0 = the bridge default, < 0 = none.
+ *
+ * A call that reaches its deadline returns -ETIMEDOUT and the bridge stays usable (a late answer
+ * is dropped). Once the bridge is broken, pending and later calls fail with -ECONNABORTED (a
+ * protocol violation by the guest, or gcs_bridge_close) or -EPIPE (the guest went away), and err
+ * says why.
  */
-GCS_EXPORT int gcs_bridge_call(struct gcs_bridge *b, uint32_t type, const void *req,
-			       void *ret_resp, int timeout_ms, struct gcs_error *err);
+GCS_EXPORT int gcs_bridge_call(struct gcs_bridge *b, uint32_t type, const void *req, void *ret_resp,
+			       int timeout_ms, struct gcs_error *err);
 
 /*
  * A raw request: body is sent as it is (a NUL-terminated JSON text); the raw response body and
@@ -104,9 +120,13 @@ GCS_EXPORT int gcs_create_container(struct gcs_bridge *b, const char *id,
 				    const struct gcs_proto_container_config *config,
 				    struct gcs_error *err);
 GCS_EXPORT int gcs_start_container(struct gcs_bridge *b, const char *id, struct gcs_error *err);
-/* ShutdownGraceful (force false) or ShutdownForced. */
+/*
+ * ShutdownGraceful (force false) or ShutdownForced. The null container ID is refused: the Go GCS
+ * powers the VM off on it and never answers.
+ */
 GCS_EXPORT int gcs_shutdown_container(struct gcs_bridge *b, const char *id, bool force,
 				      struct gcs_error *err);
+/* req->base.container_id NULL or "": the UVM (the null container ID). */
 GCS_EXPORT int gcs_modify_settings(struct gcs_bridge *b, const struct gcs_proto_modify_req *req,
 				   struct gcs_error *err);
 /* *ret must be released with gcs_proto_release. */
@@ -163,12 +183,13 @@ GCS_EXPORT int gcs_process_exec(struct gcs_bridge *b, const struct gcs_exec_opti
 GCS_EXPORT uint32_t gcs_process_pid(const struct gcs_process *p);
 /* The socket of a GCS_STDIO_SOCKET stream, or -1. It stays owned by the process object. */
 GCS_EXPORT int gcs_process_stdio_fd(const struct gcs_process *p, int stream);
-/* Half-closes stdin (EOF for the process). */
+/* Half-closes stdin (EOF for the process); -EBADF when stdin was not requested. */
 GCS_EXPORT int gcs_process_close_stdin(struct gcs_process *p);
 /*
  * WaitForProcess (timeout_ms < 0: forever, sent as 0xFFFFFFFF). On exit, also waits until the
- * FD-mode output relays have delivered everything. A timeout is -ETIMEDOUT with
- * HCS_E_VMCOMPUTE_TIMEOUT from the guest.
+ * FD-mode output relays have delivered everything (the guest's EOF on stdout and stderr). A
+ * timeout is -ETIMEDOUT with HCS_E_VMCOMPUTE_TIMEOUT from the guest. The guest keeps the time;
+ * the host gives up on its answer after timeout_ms plus the bridge's default deadline.
  */
 GCS_EXPORT int gcs_process_wait(struct gcs_process *p, int timeout_ms, uint32_t *ret_exit_code,
 				struct gcs_error *err);
@@ -176,5 +197,5 @@ GCS_EXPORT int gcs_process_wait(struct gcs_process *p, int timeout_ms, uint32_t 
 GCS_EXPORT int gcs_process_signal(struct gcs_process *p, int sig, struct gcs_error *err);
 GCS_EXPORT int gcs_process_resize(struct gcs_process *p, uint16_t height, uint16_t width,
 				  struct gcs_error *err);
-/* Stops relays, closes sockets, frees. Does not signal the process. */
+/* Stops relays, closes sockets, frees. Does not signal the process; does not use the bridge. */
 GCS_EXPORT void gcs_process_free(struct gcs_process *p);

@@ -4,6 +4,8 @@
  * hcsshim session (ids 0-9) compared with the Go GCS's answers.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,83 @@ START_TEST(test_bad_frame_size)
 			 ap.dir);
 		ck_assert_int_eq(system(cmd), 0);
 	}
+}
+END_TEST
+
+/* hcsshim's command line parses; ShutdownForced on the UVM answers and the agent exits 0. */
+START_TEST(test_hcsshim_cmdline_and_shutdown)
+{
+	char dir[] = "/tmp/lcow-it-XXXXXX", spec[64], transport[64];
+	struct gcs_transport *t;
+	int lfd, fd, status = -1;
+	uint32_t type;
+	uint64_t id;
+	char *body;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(spec, sizeof(spec), "unix:%s/hv", dir);
+	snprintf(transport, sizeof(transport), "unix:%s/hv", dir);
+	ck_assert_int_eq(gcs_transport_parse(spec, &t), 0);
+	ck_assert_int_eq(gcs_transport_listen(t, GCS_PORT_BRIDGE, &lfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 2);
+		execl(LCOW_AGENT, "gcs", "-v4", "-log-format", "json", "-loglevel", "debug",
+		      "--transport", transport, NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(gcs_transport_accept(lfd, 10000, &fd), 0);
+	{
+		struct agent_proc ap = { .raw_fd = fd };
+		raw_send(&ap, GCS_MSG_NEGOTIATE_PROTOCOL_REQ, 0, NEGOTIATE);
+		raw_recv(&ap, &type, &id, &body);
+		ck_assert_int_eq(result_of(body), 0);
+		free(body);
+		raw_send(&ap, GCS_MSG_SHUTDOWN_FORCED_REQ, 1, "{\"ContainerId\":\"" Z "\"}\n");
+		raw_recv(&ap, &type, &id, &body);
+		ck_assert_uint_eq(type, GCS_MSG_SHUTDOWN_FORCED_RESP);
+		ck_assert_int_eq(result_of(body), 0);
+		free(body);
+	}
+	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	close(fd);
+	gcs_transport_unlisten(t, GCS_PORT_BRIDGE, lfd);
+	gcs_transport_free(t);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* Nobody listening: 10 dials 100 ms apart, then a log line and a non-zero exit. */
+START_TEST(test_dial_retries_then_exits)
+{
+	char dir[] = "/tmp/lcow-it-XXXXXX", transport[64], log[64], cmd[160];
+	struct timespec t0, t1;
+	int status = -1;
+	double secs;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(transport, sizeof(transport), "unix:%s/hv", dir);
+	snprintf(log, sizeof(log), "%s/agent.log", dir);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT, 0644);
+		dup2(fd, 2);
+		execl(LCOW_AGENT, "gcs", "--transport", transport, NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	ck_assert_msg(secs >= 0.9 && secs < 10, "gave up after %.2f s", secs);
+	snprintf(cmd, sizeof(cmd), "grep -q 'cannot connect the bridge' %s && rm -rf %s", log, dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -439,6 +518,8 @@ int main(void)
 	tcase_add_test(tc, test_negative_cases);
 	tcase_add_test(tc, test_bad_frame_size);
 	tcase_add_test(tc, test_transcript_replay);
+	tcase_add_test(tc, test_hcsshim_cmdline_and_shutdown);
+	tcase_add_test(tc, test_dial_retries_then_exits);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

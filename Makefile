@@ -110,12 +110,18 @@ $(GCS_LIB): $(GCS_OBJS) $(PROTO_OBJS)
 $(GCS_SO): $(GCS_OBJS) $(PROTO_OBJS)
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libgcs.so.0 -pthread -o $@ $^ $(JSON_LIBS)
 
-$(GCS_PC): Makefile
-	@mkdir -p $(@D)
+# The pkg-config file names PREFIX, so it is written for the PREFIX of each build or install.
+define write_pc
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 		'Name: gcs' 'Description: lcow host library for the GCS bridge' 'Version: 0.1' \
 		'Requires.private: jansson' 'Cflags: -I$${includedir}' \
-		'Libs: -L$${libdir} -lgcs' 'Libs.private: -pthread' > $@
+		'Libs: -L$${libdir} -lgcs' 'Libs.private: -pthread' > $(1)
+endef
+
+.PHONY: $(GCS_PC)
+$(GCS_PC):
+	@mkdir -p $(@D)
+	@$(call write_pc,$@)
 
 $(GCSCTL): $(BUILD)/host/gcsctl/gcsctl.o $(GCS_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
@@ -211,7 +217,7 @@ install: build
 	install -m 0644 $(PROTO_LIB) $(GCS_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(GCS_SO) $(DESTDIR)$(PREFIX)/lib/libgcs.so.0
 	ln -sf libgcs.so.0 $(DESTDIR)$(PREFIX)/lib/libgcs.so
-	install -m 0644 $(GCS_PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(call write_pc,$(DESTDIR)$(PREFIX)/lib/pkgconfig/gcs.pc)
 	install -m 0644 protocol/include/gcs/*.h $(DESTDIR)$(PREFIX)/include/gcs/
 	install -m 0644 host/include/lcow/*.h $(DESTDIR)$(PREFIX)/include/lcow/
 	install -m 0755 $(GCSCTL) $(DESTDIR)$(PREFIX)/bin/

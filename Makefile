@@ -134,9 +134,17 @@ $(AGENT): $(AGENT_OBJS) $(PROTO_LIB)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Iguest/gcs $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
+# Suites of the agent's internals (test_agent_*.c) link its objects, all but main.
+AGENT_LIB := $(BUILD)/libgcsagent.a
+$(AGENT_LIB): $(filter-out %/main.o,$(AGENT_OBJS))
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/unit/test_agent_%: $(BUILD)/tests/unit/test_agent_%.o $(UNIT_UTIL) $(AGENT_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/integration/%.o: tests/integration/%.c

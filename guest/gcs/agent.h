@@ -16,6 +16,14 @@
 struct agent_options {
 	struct transport transport;
 	bool poweroff_on_exit; /* PID 1 in a VM */
+	/* Every path the host sends must lie under run_root (default /run). */
+	char run_root[256];
+	/* Where SCSI and pmem devices are looked up (defaults /sys and /dev); tests point them at
+	 * a stand-in tree whose <dev_root>/<name> entries are loop devices or links to them. */
+	char sysfs_root[256];
+	char dev_root[256];
+	char runc[256]; /* the runc binary (default: "runc" from PATH) */
+	char runc_root[256]; /* runc's state directory (default <run_root>/gcs/runc) */
 };
 
 struct agent {
@@ -31,6 +39,12 @@ struct agent {
 	/* processes started in the UVM (process.c) */
 	struct list processes;
 	struct list pending_execs;
+	/* helper processes: runc, mkfs (child.c) */
+	struct list helpers;
+	/* mounts and devices set up by ModifySettings (storage.c) */
+	struct list mounts;
+	/* containers (container.c) */
+	struct list containers;
 	int exit_code;
 };
 
@@ -72,6 +86,27 @@ int process_handle_resize(struct agent *a, const struct request_ctx *c, union gc
 void process_dump(struct agent *a, char *buf, size_t len);
 /* SIGKILLs every process, reaps them, frees everything. */
 void process_kill_all(struct agent *a);
+
+/* storage.c: ModifySettings for the utility VM itself (null container ID), spec section 10. */
+int storage_handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			  struct gcs_error *err);
+/*
+ * A path from the host: absolute, normalized (no "//", ".", "..", trailing "/"), under
+ * run_root, and no existing component may be a symlink that leads outside run_root.
+ * E_INVALIDARG otherwise; nothing is touched. what names the field in the message.
+ */
+int storage_check_path(struct agent *a, const char *what, const char *path, struct gcs_error *err);
+/* Unmounts and removes, newest first, everything ModifySettings set up (agent shutdown). */
+void storage_cleanup(struct agent *a);
+void storage_dump(struct agent *a, char *buf, size_t len);
+
+/* container.c */
+int container_handle_create(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			    struct gcs_error *err);
+/* ModifySettings with a container's ID (ContainerConstraints). */
+int container_handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			    struct gcs_error *err);
+void container_cleanup(struct agent *a);
 
 static inline bool is_null_container(const char *id)
 {

@@ -189,20 +189,12 @@ static int handle_no_container(struct agent *a, const struct request_ctx *c, uni
 			     gcs_proto_msg_name(c->type, name, sizeof(name)), m->req.container_id);
 }
 
-static int handle_create(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			 struct gcs_error *err)
-{
-	(void)a, (void)c, (void)m;
-	return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL,
-			     "containers are not supported by this agent yet");
-}
-
 static int handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
 			 struct gcs_error *err)
 {
-	(void)a, (void)c;
-	return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "ModifySettings %s %s is not supported",
-			     m->modify_req.request_type_name, m->modify_req.resource_type_name);
+	if (is_null_container(m->req.container_id))
+		return storage_handle_modify(a, c, m, err);
+	return container_handle_modify(a, c, m, err);
 }
 
 static int handle_dump_stacks(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
@@ -232,7 +224,7 @@ static const struct {
 	uint32_t type;
 	request_handler fn;
 } handlers[] = {
-	{ GCS_MSG_CREATE_REQ, handle_create },
+	{ GCS_MSG_CREATE_REQ, container_handle_create },
 	{ GCS_MSG_START_REQ, handle_start },
 	{ GCS_MSG_SHUTDOWN_GRACEFUL_REQ, handle_shutdown },
 	{ GCS_MSG_SHUTDOWN_FORCED_REQ, handle_shutdown },

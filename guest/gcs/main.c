@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "cleanup.h"
+#include "child.h"
 #include "log.h"
 #include "spawn.h"
 
@@ -28,6 +29,12 @@ static const char usage[] =
 	"  --transport vsock|unix:BASE  how to reach the host: AF_VSOCK to CID 2 (default), or the\n"
 	"                               Unix sockets BASE_PORT (hybrid vsock, for running as a\n"
 	"                               plain process)\n"
+	"  --run-root DIR               every path the host sends must lie under DIR\n"
+	"                               (default /run)\n"
+	"  --sysfs-root DIR             where SCSI and pmem disks are looked up (default /sys)\n"
+	"  --dev-root DIR               where their device nodes are (default /dev)\n"
+	"  --runc PATH                  the runc binary (default: runc from PATH)\n"
+	"  --runc-root DIR              runc's state directory (default RUN_ROOT/gcs/runc)\n"
 	"  --log-level LEVEL            error, warning, info (default), debug or trace\n"
 	"  --log-format json|text       log lines on stderr: logrus JSON (default) or text\n"
 	"  -h, --help                   show this help\n"
@@ -35,7 +42,19 @@ static const char usage[] =
 	"hcsshim's command line is accepted too: -v4 -log-format json -loglevel debug.\n"
 	"As PID 1 the agent powers the VM off when it stops.\n";
 
-enum { OPT_TRANSPORT = 0x100, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_V4, OPT_IGNORED_ARG, OPT_IGNORED };
+enum {
+	OPT_TRANSPORT = 0x100,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_V4,
+	OPT_IGNORED_ARG,
+	OPT_IGNORED,
+	OPT_RUN_ROOT,
+	OPT_SYSFS_ROOT,
+	OPT_DEV_ROOT,
+	OPT_RUNC,
+	OPT_RUNC_ROOT,
+};
 
 static const struct option options[] = {
 	{ "transport", required_argument, NULL, OPT_TRANSPORT },
@@ -43,6 +62,11 @@ static const struct option options[] = {
 	{ "loglevel", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "v4", no_argument, NULL, OPT_V4 },
+	{ "run-root", required_argument, NULL, OPT_RUN_ROOT },
+	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
+	{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
+	{ "runc", required_argument, NULL, OPT_RUNC },
+	{ "runc-root", required_argument, NULL, OPT_RUNC_ROOT },
 	/* Flags of the Go GCS that mean nothing here. */
 	{ "scrub-logs", optional_argument, NULL, OPT_IGNORED },
 	{ "disable-time-sync", no_argument, NULL, OPT_IGNORED },
@@ -59,6 +83,10 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 
 	if (transport_parse("vsock", &o->transport) < 0)
 		return -EINVAL;
+	strcpy(o->run_root, "/run");
+	strcpy(o->sysfs_root, "/sys");
+	strcpy(o->dev_root, "/dev");
+	strcpy(o->runc, "runc");
 	while ((c = getopt_long_only(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_TRANSPORT:
@@ -84,6 +112,33 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 				return -EINVAL;
 			}
 			break;
+		case OPT_RUN_ROOT:
+		case OPT_SYSFS_ROOT:
+		case OPT_DEV_ROOT:
+		case OPT_RUNC_ROOT: {
+			char *dst = c == OPT_RUN_ROOT	? o->run_root :
+				    c == OPT_SYSFS_ROOT ? o->sysfs_root :
+				    c == OPT_DEV_ROOT	? o->dev_root :
+							  o->runc_root;
+			size_t n = strlen(optarg);
+			if (optarg[0] != '/' || n >= sizeof(o->run_root) - 64) {
+				fprintf(stderr,
+					"gcs: --%s must be an absolute path shorter than %zu\n",
+					c == OPT_RUN_ROOT   ? "run-root" :
+					c == OPT_SYSFS_ROOT ? "sysfs-root" :
+					c == OPT_DEV_ROOT   ? "dev-root" :
+							      "runc-root",
+					sizeof(o->run_root) - 64);
+				return -EINVAL;
+			}
+			while (n > 1 && optarg[n - 1] == '/')
+				optarg[--n] = '\0';
+			memcpy(dst, optarg, n + 1);
+			break;
+		}
+		case OPT_RUNC:
+			snprintf(o->runc, sizeof(o->runc), "%s", optarg);
+			break;
 		case OPT_V4:
 		case OPT_IGNORED:
 		case OPT_IGNORED_ARG:
@@ -100,6 +155,8 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 		fprintf(stderr, "gcs: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (!o->runc_root[0])
+		snprintf(o->runc_root, sizeof(o->runc_root), "%s/gcs/runc", o->run_root);
 	log_setup(level, json);
 	return 0;
 }
@@ -130,6 +187,9 @@ int main(int argc, char **argv)
 	a.opt.poweroff_on_exit = getpid() == 1;
 	list_init(&a.processes);
 	list_init(&a.pending_execs);
+	list_init(&a.helpers);
+	list_init(&a.mounts);
+	list_init(&a.containers);
 	/* A dead stdio peer is an EPIPE on the relay, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphans of our processes come to us to be reaped. */
@@ -153,7 +213,10 @@ int main(int argc, char **argv)
 	}
 	rc = loop_run(a.loop);
 	log_info("stopping", "code=%d", rc);
+	container_cleanup(&a);
 	process_kill_all(&a);
+	child_kill_all(&a);
+	storage_cleanup(&a);
 	bridge_stop(&a);
 	loop_free(a.loop);
 	if (a.opt.poweroff_on_exit) {

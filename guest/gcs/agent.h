@@ -11,6 +11,7 @@
 #include "gcs/messages.h"
 #include "list.h"
 #include "loop.h"
+#include "relay.h"
 #include "transport.h"
 
 struct agent_options {
@@ -66,6 +67,8 @@ typedef int (*request_handler)(struct agent *a, const struct request_ctx *c, uni
 /* Sends a response struct of c's response type; its base's activity_id is filled in. */
 void bridge_reply(struct agent *a, const struct request_ctx *c, void *resp);
 void bridge_reply_ok(struct agent *a, const struct request_ctx *c);
+/* Sends a container notification (type 0x30100101, ID 0). */
+void bridge_notify(struct agent *a, const struct gcs_proto_notification *n);
 void bridge_reply_error(struct agent *a, const struct request_ctx *c, const struct gcs_error *err);
 /* Queued bytes not yet written to the bridge. */
 size_t bridge_queued(const struct agent *a);
@@ -73,7 +76,33 @@ size_t bridge_queued(const struct agent *a);
 int bridge_start(struct agent *a, struct gcs_error *err);
 void bridge_stop(struct agent *a);
 
-/* process.c: UVM processes. */
+struct container;
+
+/* An ExecuteProcess in flight: dialing its stdio ports, then starting the process. */
+struct exec_op {
+	struct list node;
+	struct agent *a;
+	struct container *container; /* NULL: a process of the utility VM */
+	struct request_ctx c;
+	union gcs_proto_msg m;
+	int fds[3]; /* the dialed streams, -1 when not requested */
+	int stage; /* next stream to dial */
+	struct loop_source src;
+};
+
+void exec_op_free(struct exec_op *op);
+/* Answers the request with err and frees the operation. */
+void exec_fail(struct exec_op *op, struct gcs_error *err);
+
+/* process.c: processes, of the utility VM and of containers. */
+struct process;
+/* Registers a process started elsewhere (runc): its exit, waits and signals are handled here. */
+struct process *process_attach(struct agent *a, struct container *c, pid_t pid, int pty_master,
+			       const char *name);
+/* Starts a stdio relay owned by the process (takes both fds). */
+int process_relay(struct process *p, enum relay_dir dir, int src, int dst);
+struct process *process_find(struct agent *a, struct container *c, pid_t pid);
+void process_forget_container(struct agent *a, struct container *c);
 int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
 			struct gcs_error *err);
 int process_handle_wait(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
@@ -103,6 +132,25 @@ void storage_dump(struct agent *a, char *buf, size_t len);
 /* container.c */
 int container_handle_create(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
 			    struct gcs_error *err);
+struct container *container_find(struct agent *a, const char *id);
+/* Checks that a container can take an ExecuteProcess now. */
+int container_prepare_exec(struct agent *a, const struct gcs_proto_execute_process_req *req,
+			   struct container **ret, struct gcs_error *err);
+/* The streams are dialed: start the init (runc start) or an exec (runc exec); owns op. */
+void container_exec(struct exec_op *op);
+/* process.c tells: the process exited and its output is flushed / its exit was reported. */
+void container_process_done(struct container *c, pid_t pid, int exit_code);
+void container_process_reported(struct container *c, pid_t pid);
+/* A signal went to one of its processes (SIGTERM/SIGKILL to init set the exit type). */
+void container_note_signal(struct container *c, pid_t pid, int sig);
+int container_handle_shutdown(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			      struct gcs_error *err);
+int container_handle_properties(struct agent *a, const struct request_ctx *c,
+				union gcs_proto_msg *m, struct gcs_error *err);
+int container_handle_delete(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
+			    struct gcs_error *err);
+void container_dump(struct agent *a, char *buf, size_t len);
+
 /* ModifySettings with a container's ID (ContainerConstraints). */
 int container_handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
 			    struct gcs_error *err);

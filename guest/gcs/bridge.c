@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "child.h"
 #include "cleanup.h"
 #include "log.h"
 
@@ -91,6 +92,11 @@ void bridge_reply(struct agent *a, const struct request_ctx *c, void *resp)
 	send_msg(a, gcs_msg_response_type(c->type), c->id, resp);
 }
 
+void bridge_notify(struct agent *a, const struct gcs_proto_notification *n)
+{
+	send_msg(a, GCS_MSG_CONTAINER_NOTIFY, 0, n);
+}
+
 void bridge_reply_ok(struct agent *a, const struct request_ctx *c)
 {
 	struct gcs_proto_response_base base = { 0 };
@@ -166,8 +172,7 @@ static int handle_shutdown(struct agent *a, const struct request_ctx *c, union g
 			   struct gcs_error *err)
 {
 	if (!is_null_container(m->req.container_id))
-		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
-				     m->req.container_id);
+		return container_handle_shutdown(a, c, m, err);
 	log_info("shutdown requested", "forced=%s",
 		 c->type == GCS_MSG_SHUTDOWN_FORCED_REQ ? "true" : "false");
 	bridge_reply_ok(a, c);
@@ -175,18 +180,16 @@ static int handle_shutdown(struct agent *a, const struct request_ctx *c, union g
 	return 1;
 }
 
-static int handle_no_container(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			       struct gcs_error *err)
+static int handle_container_only(struct agent *a, const struct request_ctx *c,
+				 union gcs_proto_msg *m, struct gcs_error *err)
 {
-	char name[64];
-
-	(void)a;
 	if (is_null_container(m->req.container_id))
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
 				     "%s is not valid for the utility VM",
 				     gcs_proto_rpc_name(c->type));
-	return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "%s: container %s not found",
-			     gcs_proto_msg_name(c->type, name, sizeof(name)), m->req.container_id);
+	if (c->type == GCS_MSG_GET_PROPERTIES_REQ)
+		return container_handle_properties(a, c, m, err);
+	return container_handle_delete(a, c, m, err);
 }
 
 static int handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
@@ -214,6 +217,16 @@ static int handle_dump_stacks(struct agent *a, const struct request_ctx *c, unio
 		getpid(), a->negotiated ? "4" : "not negotiated", (unsigned long long)a->requests,
 		bridge_queued(a));
 	if (n < cap)
+		n += (size_t)snprintf(buf + n, cap - n, "helper processes: %zu\n", child_count(a));
+	if (n < cap) {
+		container_dump(a, buf + n, cap - n);
+		n += strlen(buf + n);
+	}
+	if (n < cap) {
+		storage_dump(a, buf + n, cap - n);
+		n += strlen(buf + n);
+	}
+	if (n < cap)
 		process_dump(a, buf + n, cap - n);
 	resp.guest_stacks = buf;
 	bridge_reply(a, c, &resp);
@@ -232,10 +245,10 @@ static const struct {
 	{ GCS_MSG_WAIT_FOR_PROCESS_REQ, process_handle_wait },
 	{ GCS_MSG_SIGNAL_PROCESS_REQ, process_handle_signal },
 	{ GCS_MSG_RESIZE_CONSOLE_REQ, process_handle_resize },
-	{ GCS_MSG_GET_PROPERTIES_REQ, handle_no_container },
+	{ GCS_MSG_GET_PROPERTIES_REQ, handle_container_only },
 	{ GCS_MSG_MODIFY_SETTINGS_REQ, handle_modify },
 	{ GCS_MSG_DUMP_STACKS_REQ, handle_dump_stacks },
-	{ GCS_MSG_DELETE_CONTAINER_STATE_REQ, handle_no_container },
+	{ GCS_MSG_DELETE_CONTAINER_STATE_REQ, handle_container_only },
 };
 
 static request_handler find_handler(struct agent *a, uint32_t type)

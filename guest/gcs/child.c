@@ -111,7 +111,8 @@ static void on_exit_status(void *data, pid_t pid, int status)
 int child_run(struct agent *a, char *const *argv, const struct child_options *o, child_done_cb done,
 	      void *data, pid_t *ret_pid)
 {
-	static const struct child_options none = { .extra_fd = -1, .stdin_fd = -1 };
+	static const struct child_options none = { .fds = { CHILD_NULL, CHILD_CAPTURE,
+							    CHILD_CAPTURE } };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	struct helper *h;
@@ -142,14 +143,15 @@ int child_run(struct agent *a, char *const *argv, const struct child_options *o,
 	posix_spawnattr_setsigmask(&attr, &empty);
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if (o->stdin_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, o->stdin_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	if (o->extra_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, o->extra_fd, 3);
+	for (int i = 0; i < 3; i++) {
+		int fd = o->fds[i];
+		if (fd == CHILD_CAPTURE && i > 0)
+			fd = i == 1 ? out[1] : err[1];
+		if (fd >= 0)
+			posix_spawn_file_actions_adddup2(&fa, fd, i);
+		else
+			posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
+	}
 	if (o->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
 	rc = strchr(argv[0], '/') ?
@@ -167,12 +169,17 @@ int child_run(struct agent *a, char *const *argv, const struct child_options *o,
 	}
 	list_add_tail(&a->helpers, &h->node);
 	for (int i = 0; i < 2; i++) {
+		int fd = i == 0 ? out[0] : err[0];
 		h->pipes[i].h = h;
+		if (o->fds[i + 1] != CHILD_CAPTURE) {
+			close(fd);
+			continue;
+		}
 		h->pipes[i].open = true;
-		if (loop_add(a->loop, &h->pipes[i].src, i == 0 ? out[0] : err[0], EPOLLIN,
-			     on_output) < 0)
+		if (loop_add(a->loop, &h->pipes[i].src, fd, EPOLLIN, on_output) < 0)
 			log_error("cannot watch a helper's output", "pid=%d", h->pid);
 	}
+
 	loop_watch_child(a->loop, h->pid, on_exit_status, h);
 	log_debug("helper started", "pid=%d cmd=%s", h->pid, argv[0]);
 	if (ret_pid)

@@ -21,7 +21,19 @@ struct child {
 	void *data;
 };
 
+/*
+ * Exits of pids nobody watched yet. A container process started by runc is reparented to us
+ * (we are a subreaper) and may exit before its pid is known; its status waits here.
+ */
+#define ORPHANS 64
+struct orphan {
+	pid_t pid;
+	int status;
+};
+
 struct loop {
+	struct orphan orphans[ORPHANS];
+	unsigned n_orphans;
 	int epfd;
 	int sigfd;
 	struct loop_source sig_src;
@@ -63,8 +75,10 @@ static void reap(struct loop *l)
 			free(c);
 			break;
 		}
-		if (!found)
+		if (!found) {
 			log_debug("reaped orphan", "pid=%d status=0x%x", pid, status);
+			l->orphans[l->n_orphans++ % ORPHANS] = (struct orphan){ pid, status };
+		}
 	}
 }
 
@@ -198,8 +212,16 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t)
 
 int loop_watch_child(struct loop *l, pid_t pid, loop_child_cb cb, void *data)
 {
-	struct child *c = calloc(1, sizeof(*c));
+	struct child *c;
 
+	for (unsigned i = 0; i < ORPHANS && i < l->n_orphans; i++) {
+		if (l->orphans[i].pid == pid) {
+			l->orphans[i].pid = 0;
+			cb(data, pid, l->orphans[i].status);
+			return 0;
+		}
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->pid = pid;

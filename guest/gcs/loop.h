@@ -42,7 +42,10 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, int64_t ms,
 		    void (*cb)(struct loop_timer *t));
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
-/* Routes the exit of pid to cb. Every other child (orphans reparented to us) is just reaped. */
+/*
+ * Routes the exit of pid to cb. Every other child (orphans reparented to us) is reaped and its
+ * status kept for a while: watching a pid that already exited calls cb at once.
+ */
 int loop_watch_child(struct loop *l, pid_t pid, loop_child_cb cb, void *data);
 void loop_unwatch_child(struct loop *l, pid_t pid);
 

@@ -21,11 +21,12 @@
 #include "cleanup.h"
 #include "log.h"
 #include "spawn.h"
-#include "stdio.h"
+#include "relay.h"
 
 struct process {
 	struct list node;
 	struct agent *a;
+	struct container *container; /* NULL for a process of the utility VM */
 	pid_t pid;
 	char name[64];
 	bool exited;
@@ -43,17 +44,6 @@ struct waiter {
 	struct process *p;
 	struct request_ctx c;
 	struct loop_timer timer;
-};
-
-/* An ExecuteProcess in flight: dialing its stdio ports. */
-struct exec_op {
-	struct list node;
-	struct agent *a;
-	struct request_ctx c;
-	union gcs_proto_msg m;
-	int fds[3];
-	int stage; /* next stream to dial */
-	struct loop_source src;
 };
 
 /* ---- completion ---- */
@@ -92,8 +82,12 @@ static void answer_waiters(struct process *p)
 		waiter_free(a, w);
 		answered = true;
 	}
-	if (answered)
+	if (answered) {
+		/* The container notification follows the init's first answered wait. */
+		if (p->container)
+			container_process_reported(p->container, p->pid);
 		process_free(p);
+	}
 }
 
 static void maybe_done(struct process *p)
@@ -106,6 +100,8 @@ static void maybe_done(struct process *p)
 		p->pty = -1;
 	}
 	log_debug("process finished", "pid=%d exit_code=%d", p->pid, p->exit_code);
+	if (p->container)
+		container_process_done(p->container, p->pid, p->exit_code);
 	answer_waiters(p);
 }
 
@@ -143,7 +139,7 @@ static void process_exited(void *data, pid_t pid, int status)
 
 /* ---- ExecuteProcess ---- */
 
-static void exec_op_free(struct exec_op *op)
+void exec_op_free(struct exec_op *op)
 {
 	loop_del(op->a->loop, &op->src);
 	for (int i = 0; i < 3; i++)
@@ -154,7 +150,7 @@ static void exec_op_free(struct exec_op *op)
 	free(op);
 }
 
-static void exec_fail(struct exec_op *op, struct gcs_error *err)
+void exec_fail(struct exec_op *op, struct gcs_error *err)
 {
 	bridge_reply_error(op->a, &op->c, err);
 	exec_op_free(op);
@@ -383,7 +379,10 @@ static void exec_next(struct exec_op *op)
 		}
 		op->fds[op->stage] = fd;
 	}
-	exec_spawn(op);
+	if (op->container)
+		container_exec(op);
+	else
+		exec_spawn(op);
 }
 
 int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
@@ -395,9 +394,13 @@ int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_
 				req->params.create_stderr_pipe };
 	struct exec_op *op;
 
-	if (!is_null_container(req->base.container_id) && !req->params.create_in_utility_vm)
-		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
-				     req->base.container_id);
+	struct container *ctr = NULL;
+
+	if (!is_null_container(req->base.container_id) && !req->params.create_in_utility_vm) {
+		int rc = container_prepare_exec(a, req, &ctr, err);
+		if (rc < 0)
+			return rc;
+	}
 	for (int i = 0; i < 3; i++)
 		if (flags[i] && stream_port(req, i) == 0)
 			return gcs_error_set(
@@ -410,6 +413,7 @@ int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 	op->a = a;
 	op->c = *c;
+	op->container = ctr;
 	op->fds[0] = op->fds[1] = op->fds[2] = -1;
 	/* Take the decoded request over: it must live until the ports are dialed. */
 	memcpy(&op->m, m, sizeof(*m));
@@ -421,14 +425,14 @@ int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_
 
 /* ---- WaitForProcess, SignalProcess, ResizeConsole ---- */
 
-static struct process *find_process(struct agent *a, uint32_t pid)
+static struct process *find_process(struct agent *a, struct container *c, uint32_t pid)
 {
 	struct list *it, *tmp;
 
 	list_for_each_safe(it, tmp, &a->processes)
 	{
 		struct process *p = list_entry(it, struct process, node);
-		if ((uint32_t)p->pid == pid)
+		if ((uint32_t)p->pid == pid && p->container == c)
 			return p;
 	}
 	return NULL;
@@ -437,16 +441,72 @@ static struct process *find_process(struct agent *a, uint32_t pid)
 static int lookup(struct agent *a, const struct gcs_proto_request_base *base, uint32_t pid,
 		  struct process **ret, struct gcs_error *err)
 {
+	struct container *c = NULL;
 	struct process *p;
 
-	if (!is_null_container(base->container_id))
-		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
-				     base->container_id);
-	p = find_process(a, pid);
+	if (!is_null_container(base->container_id)) {
+		c = container_find(a, base->container_id);
+		if (!c)
+			return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND,
+					     "container %s not found", base->container_id);
+	}
+	p = find_process(a, c, pid);
 	if (!p)
 		return gcs_error_set(err, -ESRCH, HR_NOT_FOUND, "process %u not found", pid);
 	*ret = p;
 	return 0;
+}
+
+struct process *process_attach(struct agent *a, struct container *c, pid_t pid, int pty_master,
+			       const char *name)
+{
+	struct process *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->a = a;
+	p->container = c;
+	p->pid = pid;
+	p->pty = pty_master;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	list_init(&p->waiters);
+	list_add_tail(&a->processes, &p->node);
+	loop_watch_child(a->loop, pid, process_exited, p);
+	return p;
+}
+
+int process_relay(struct process *p, enum relay_dir dir, int src, int dst)
+{
+	struct relay **slot = dir == RELAY_TO_PROCESS ? &p->in :
+			      p->out[0]		      ? &p->out[1] :
+							&p->out[0];
+
+	return start_relay(p, dir, src, dst, slot);
+}
+
+struct process *process_find(struct agent *a, struct container *c, pid_t pid)
+{
+	return find_process(a, c, (uint32_t)pid);
+}
+
+/* Forgets every process of a container (DeleteContainerState); they have all exited. */
+void process_forget_container(struct agent *a, struct container *c)
+{
+	struct list *it, *tmp;
+
+	list_for_each_safe(it, tmp, &a->processes)
+	{
+		struct process *p = list_entry(it, struct process, node);
+		struct list *wi, *wt;
+
+		if (p->container != c)
+			continue;
+		if (!p->exited)
+			loop_unwatch_child(a->loop, p->pid);
+		list_for_each_safe(wi, wt, &p->waiters)
+			waiter_free(a, list_entry(wi, struct waiter, node));
+		process_free(p);
+	}
 }
 
 static void on_wait_timeout(struct loop_timer *t)
@@ -501,6 +561,8 @@ int process_handle_signal(struct agent *a, const struct request_ctx *c, union gc
 	if (p->exited || kill(p->pid, sig) < 0)
 		return gcs_error_set(err, -ESRCH, HR_NOT_FOUND, "process %u not found (exited)",
 				     req->process_id);
+	if (p->container)
+		container_note_signal(p->container, p->pid, sig);
 	log_debug("signaled process", "pid=%d signal=%d", p->pid, sig);
 	return 0;
 }

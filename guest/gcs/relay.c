@@ -1,5 +1,5 @@
 /* One-way byte relays for process stdio, driven by the event loop. */
-#include "stdio.h"
+#include "relay.h"
 
 #include <errno.h>
 #include <fcntl.h>

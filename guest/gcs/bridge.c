@@ -144,6 +144,7 @@ static int handle_negotiate(struct agent *a, const struct request_ctx *c, union 
 			.guest_defined = {
 				.signal_process_supported = true,
 				.dump_stacks_supported = true,
+				.delete_container_state_supported = true,
 			},
 		},
 	};

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <lcow/gcs.h>
 
 extern char **environ;
@@ -68,6 +69,34 @@ static void agent_start(struct agent *a, const char *agent_path, double *ret_us)
 		die("connect", &err);
 	if (ret_us)
 		*ret_us = now_us() - t0;
+}
+
+/* An agent whose run root is <dir>/run, for containers. */
+static void agent_start_root(struct agent *a, const char *agent_path)
+{
+	struct gcs_bridge_options o = { .connect_timeout_ms = 10000 };
+	struct gcs_error err = { 0 };
+	char spec[128], run[128];
+
+	snprintf(a->dir, sizeof(a->dir), "/tmp/lcow-bench-XXXXXX");
+	if (!mkdtemp(a->dir))
+		die("mkdtemp", NULL);
+	snprintf(spec, sizeof(spec), "unix:%s/hv", a->dir);
+	snprintf(run, sizeof(run), "%s/run", a->dir);
+	if (gcs_transport_parse(spec, &a->t) < 0 || gcs_bridge_listen(a->t, &o, &a->b, &err) < 0)
+		die("listen", &err);
+	a->pid = fork();
+	if (a->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(agent_path, "gcs", "--transport", spec, "--run-root", run, "--log-level",
+		      "error", NULL);
+		_exit(127);
+	}
+	if (gcs_bridge_connect(a->b, &err) < 0)
+		die("connect", &err);
 }
 
 static void agent_stop(struct agent *a)
@@ -248,6 +277,130 @@ static double relay_cat_mibs(struct gcs_bridge *b, size_t total)
 	return mibs;
 }
 
+/* ---- containers ---- */
+
+static void make_rootfs(const char *dir)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/bin %s/proc %s/dev %s/sys %s/tmp && cp /bin/busybox %s/bin/ && "
+		 "for x in sh echo sleep cat; do ln -sf busybox %s/bin/$x; done",
+		 dir, dir, dir, dir, dir, dir, dir);
+	if (system(cmd) != 0)
+		die("cannot build a busybox rootfs (is busybox-static installed?)", NULL);
+}
+
+static json_t *bench_spec(const char *rootfs)
+{
+	return json_pack("{s:s, s:{s:[sss], s:[s], s:s, s:{s:i, s:i}}, s:{s:s}, s:s, "
+			 "s:[{s:s, s:s, s:s}], s:{s:[{s:s}, {s:s}, {s:s}, {s:s}]}}",
+			 "ociVersion", "1.0.2", "process", "args", "/bin/sh", "-c",
+			 "echo ready; exec sleep 60", "env", "PATH=/bin", "cwd", "/", "user", "uid",
+			 0, "gid", 0, "root", "path", rootfs, "hostname", "bench", "mounts",
+			 "destination", "/proc", "type", "proc", "source", "proc", "linux",
+			 "namespaces", "type", "pid", "type", "ipc", "type", "uts", "type",
+			 "mount");
+}
+
+/* Create answered, and create+start+first stdout byte, through the agent. */
+static void bench_container(struct agent *a, int n, double *ret_create, double *ret_first)
+{
+	char bundle[128], rootfs[160], id[32];
+	double create = 0, first = 0;
+
+	snprintf(bundle, sizeof(bundle), "%s/run/gcs/c/bench", a->dir);
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
+	make_rootfs(rootfs);
+	for (int i = 0; i < n; i++) {
+		struct gcs_proto_container_config cfg = {
+			{ 2, 1 }, bundle, bench_spec(rootfs), ""
+		};
+		struct gcs_proto_process_params pp = { 0 };
+		struct gcs_exec_options o = { .params = &pp };
+		struct gcs_error err = { 0 };
+		struct gcs_process *p;
+		uint32_t code;
+		char c;
+		double t0, t1;
+
+		snprintf(id, sizeof(id), "bench%d", i);
+		o.container_id = id;
+		o.stdio[GCS_STDOUT].mode = GCS_STDIO_SOCKET;
+		t0 = now_us();
+		if (gcs_create_container(a->b, id, &cfg, &err) < 0)
+			die("create", &err);
+		t1 = now_us();
+		if (gcs_start_container(a->b, id, &err) < 0 ||
+		    gcs_process_exec(a->b, &o, &p, &err) < 0)
+			die("start", &err);
+		if (read(gcs_process_stdio_fd(p, GCS_STDOUT), &c, 1) != 1)
+			die("first byte", NULL);
+		create += t1 - t0;
+		first += now_us() - t0;
+		if (gcs_process_signal(p, SIGKILL, &err) < 0 ||
+		    gcs_process_wait(p, -1, &code, &err) < 0)
+			die("kill", &err);
+		gcs_process_free(p);
+		if (gcs_delete_container_state(a->b, id, &err) < 0)
+			die("delete", &err);
+		json_decref((json_t *)cfg.oci_specification);
+		/* DeleteContainerState removed the bundle: build it again. */
+		make_rootfs(rootfs);
+	}
+	*ret_create = create / n;
+	*ret_first = first / n;
+}
+
+/* The floor: `runc run` of the same kind of bundle, straight from here, to its first byte. */
+static double bench_runc_run(const char *dir, int n)
+{
+	char bundle[128], rootfs[160], root[160], cfg[200];
+	double total = 0;
+
+	snprintf(bundle, sizeof(bundle), "%s/floor", dir);
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
+	snprintf(root, sizeof(root), "%s/runc-floor", dir);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+	make_rootfs(rootfs);
+	{
+		json_t *spec = bench_spec(rootfs);
+		if (json_dump_file(spec, cfg, 0) < 0)
+			die("write config.json", NULL);
+		json_decref(spec);
+	}
+	for (int i = 0; i < n; i++) {
+		int out[2];
+		char c, id[32];
+		double t0;
+		pid_t pid;
+
+		snprintf(id, sizeof(id), "floor%d", i);
+		if (pipe2(out, O_CLOEXEC) < 0)
+			die("pipe", NULL);
+		t0 = now_us();
+		pid = fork();
+		if (pid == 0) {
+			dup2(out[1], 1);
+			execlp("runc", "runc", "--root", root, "run", "--bundle", bundle, id, NULL);
+			_exit(127);
+		}
+		close(out[1]);
+		if (read(out[0], &c, 1) != 1)
+			die("runc run produced nothing", NULL);
+		total += now_us() - t0;
+		close(out[0]);
+		{
+			char cmd[300];
+			snprintf(cmd, sizeof(cmd), "runc --root %s kill %s KILL", root, id);
+			if (system(cmd) != 0)
+				fprintf(stderr, "bench: runc kill failed\n");
+		}
+		waitpid(pid, NULL, 0);
+	}
+	return total / n;
+}
+
 int main(int argc, char **argv)
 {
 	const char *agent_path = argc > 1 ? argv[1] : "build/default/gcs";
@@ -343,6 +496,24 @@ int main(int argc, char **argv)
 	       relay / raw);
 	printf("agent_rss_at_end: %ld kB\n", rss_kb(a.pid));
 	agent_stop(&a);
+
+	/* containers: the agent gets a run root of its own */
+	{
+		double create, first, floor_us;
+		char run[160];
+
+		agent_start_root(&a, agent_path);
+		snprintf(run, sizeof(run), "%s/run", a.dir);
+		bench_container(&a, 10, &create, &first);
+		floor_us = bench_runc_run(a.dir, 10);
+		printf("container_create_answered_mean: %.0f us\n", create);
+		printf("container_create_start_first_byte_mean: %.0f us\n", first);
+		printf("runc_run_first_byte_mean: %.0f us (floor)\n", floor_us);
+		printf("container_first_byte_over_floor: %.0f us (ratio %.2f)\n", first - floor_us,
+		       first / floor_us);
+		printf("agent_rss_after_containers: %ld kB\n", rss_kb(a.pid));
+		agent_stop(&a);
+	}
 	free(lat);
 	free(floor);
 	return 0;

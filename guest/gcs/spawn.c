@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,14 +164,69 @@ static int open_pty(uint16_t rows, uint16_t cols, int *ret_master, char *slave, 
 	return 0;
 }
 
+/* What the vfork child needs; it shares our memory until it execs. */
+struct spawn_child {
+	const char *path;
+	char **argv;
+	char **env;
+	const char *cwd;
+	const char *pty_slave;
+	int fds[3];
+	int err;
+	const char *step;
+};
+
+/*
+ * Runs in the vfork child, on its own stack. The agent installs no signal handlers (SIGPIPE is
+ * ignored, SIGCHLD blocked for the signalfd), so unlike glibc's posix_spawn this need not reset
+ * every signal: only SIGPIPE goes back to its default and the mask is emptied.
+ */
+static int spawn_child_main(void *arg)
+{
+	struct spawn_child *sc = arg;
+	sigset_t none;
+
+	sc->step = "setsid";
+	if (setsid() < 0)
+		goto fail;
+	if (sc->pty_slave) {
+		/* Opened after setsid, the slave becomes the controlling terminal. */
+		int fd;
+		sc->step = "open the console";
+		fd = open(sc->pty_slave, O_RDWR);
+		if (fd < 0)
+			goto fail;
+		if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			goto fail;
+		if (fd > 2)
+			close(fd);
+	} else {
+		sc->step = "set up stdio";
+		for (int i = 0; i < 3; i++)
+			if (dup2(sc->fds[i], i) < 0)
+				goto fail;
+	}
+	sc->step = "chdir";
+	if (sc->cwd && sc->cwd[0] && chdir(sc->cwd) < 0)
+		goto fail;
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	sc->step = "exec";
+	execve(sc->path, sc->argv, sc->env);
+fail:
+	sc->err = errno;
+	_exit(127);
+}
+
 int spawn_process(char **argv, char **env, const char *cwd, const struct spawn_stdio *stdio,
 		  pid_t *ret_pid, int *ret_pty_master, char *errbuf, size_t errlen)
 {
+	static char *stack;
+	const size_t stack_size = 64 * 1024;
 	_cleanup_close_ int master = -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
+	struct spawn_child sc = { .argv = argv, .env = env, .cwd = cwd };
 	char path[4096], slave[128];
-	sigset_t none, def;
 	pid_t pid;
 	int rc;
 
@@ -188,45 +245,30 @@ int spawn_process(char **argv, char **env, const char *cwd, const struct spawn_s
 			snprintf(errbuf, errlen, "cannot allocate a pty: %s", strerror(-rc));
 			return rc;
 		}
-	}
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	/*
-	 * The child gets an empty mask (the agent blocks SIGCHLD for its signalfd) and SIGPIPE,
-	 * the one signal the agent ignores, back at its default; handled signals are reset by
-	 * posix_spawn itself. Naming only SIGPIPE keeps the child from one sigaction per signal.
-	 */
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	/* A new session: a pty becomes the controlling terminal when the child opens it. */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF);
-	if (stdio->use_pty) {
-		posix_spawn_file_actions_addopen(&fa, 0, slave, O_RDWR, 0);
-		posix_spawn_file_actions_adddup2(&fa, 0, 1);
-		posix_spawn_file_actions_adddup2(&fa, 0, 2);
+		sc.pty_slave = slave;
 	} else {
-		for (int i = 0; i < 3; i++) {
-			if (stdio->child_fd[i] >= 0)
-				posix_spawn_file_actions_adddup2(&fa, stdio->child_fd[i], i);
-			else if (devnull() >= 0)
-				posix_spawn_file_actions_adddup2(&fa, devnull(), i);
-			else
-				posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
+		for (int i = 0; i < 3; i++)
+			sc.fds[i] = stdio->child_fd[i] >= 0 ? stdio->child_fd[i] : devnull();
+	}
+	if (!stack) {
+		stack = malloc(stack_size);
+		if (!stack) {
+			snprintf(errbuf, errlen, "out of memory");
+			return -ENOMEM;
 		}
 	}
-	if (cwd && cwd[0])
-		posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	rc = posix_spawn(&pid, path, &fa, &attr, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (rc != 0) {
-		snprintf(errbuf, errlen, "exec %s: %s", argv[0], strerror(rc));
-		return -rc;
+	sc.path = path;
+	/* CLONE_VFORK: we resume once the child has exec'd or died, so its memory is ours again. */
+	pid = clone(spawn_child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &sc);
+	if (pid < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "exec %s: %s", argv[0], strerror(-rc));
+		return rc;
+	}
+	if (sc.err) {
+		waitpid(pid, NULL, 0);
+		snprintf(errbuf, errlen, "exec %s: %s: %s", argv[0], sc.step, strerror(sc.err));
+		return -sc.err;
 	}
 	*ret_pid = pid;
 	if (ret_pty_master)

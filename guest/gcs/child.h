@@ -22,11 +22,11 @@ struct child_result {
 
 typedef void (*child_done_cb)(void *data, const struct child_result *r);
 
-#define CHILD_NULL (-1)	   /* the stream is /dev/null */
+#define CHILD_NULL (-1) /* the stream is /dev/null */
 #define CHILD_CAPTURE (-2) /* the stream is collected into the result */
 
 struct child_options {
-	const char *cwd;  /* NULL: the agent's */
+	const char *cwd; /* NULL: the agent's */
 	char *const *env; /* NULL: the agent's environment */
 	/*
 	 * The child's fds 0-2: an fd of ours (dup'd in), CHILD_NULL or CHILD_CAPTURE. Without

@@ -121,8 +121,8 @@ static int dm_open(const char *dev_root, int *ret_fd, struct gcs_error *err)
 		return rc;
 	if (d.version[0] != DM_VERSION_MAJOR)
 		return gcs_error_set(err, -EPROTO, HR_FAIL,
-				     "device-mapper interface %u.%u.%u; %d.x is needed", d.version[0],
-				     d.version[1], d.version[2], DM_VERSION_MAJOR);
+				     "device-mapper interface %u.%u.%u; %d.x is needed",
+				     d.version[0], d.version[1], d.version[2], DM_VERSION_MAJOR);
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
@@ -162,8 +162,7 @@ int dm_create_linear(const char *dev_root, const char *name, const char *backing
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
 				     "device-mapper target \"%s\" would be empty", name);
 	if (stat(backing, &st) < 0)
-		return gcs_error_set(err, -errno, HR_FAIL, "stat %s: %s", backing,
-				     strerror(errno));
+		return gcs_error_set(err, -errno, HR_FAIL, "stat %s: %s", backing, strerror(errno));
 	if (!S_ISBLK(st.st_mode))
 		return gcs_error_set(err, -ENOTBLK, HR_FAIL, "%s is not a block device", backing);
 	if (snprintf(dir, sizeof(dir), "%s/" DM_DIR, dev_root) >= (int)sizeof(dir) ||

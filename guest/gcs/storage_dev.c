@@ -102,10 +102,11 @@ static int virtio_scsi_host(const char *sysfs, unsigned controller, unsigned *re
 
 		if (!d) {
 			if (errno == ENOENT)
-				return gcs_error_set(err, -EAGAIN, HR_FAIL,
-						     "SCSI controller %u: no VMBus and no virtio-scsi "
-						     "controller (%s is missing)",
-						     controller, dir);
+				return gcs_error_set(
+					err, -EAGAIN, HR_FAIL,
+					"SCSI controller %u: no VMBus and no virtio-scsi "
+					"controller (%s is missing)",
+					controller, dir);
 			return gcs_error_set(err, -errno, HR_FAIL, "open %s: %s", dir,
 					     strerror(errno));
 		}
@@ -122,8 +123,8 @@ static int virtio_scsi_host(const char *sysfs, unsigned controller, unsigned *re
 	rc = find_host(sub, ret_host);
 	if (rc == -ENOENT)
 		return gcs_error_set(err, -EAGAIN, HR_FAIL,
-				     "SCSI controller %u (virtio%u) has no SCSI host in %s", controller,
-				     nums[controller], sub);
+				     "SCSI controller %u (virtio%u) has no SCSI host in %s",
+				     controller, nums[controller], sub);
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "read %s: %s", sub, strerror(-rc));
 	return 0;
@@ -183,8 +184,8 @@ int storage_scsi_block_name(const char *sysfs, unsigned host, unsigned lun, char
 				     "no disk at LUN %u of SCSI host %u yet (%s is empty)", lun,
 				     host, dir);
 	if (found > 1)
-		return gcs_error_set(err, -ENOTUNIQ, HR_FAIL,
-				     "more than one block device in %s", dir);
+		return gcs_error_set(err, -ENOTUNIQ, HR_FAIL, "more than one block device in %s",
+				     dir);
 	return 0;
 }
 
@@ -202,9 +203,8 @@ int storage_partition_name(const char *disk, uint64_t part, char *buf, size_t le
 	return rc < 0 || (size_t)rc >= len ? -ENAMETOOLONG : 0;
 }
 
-int storage_scsi_resolve(const char *sysfs, const char *dev_root, unsigned controller,
-			 unsigned lun, uint64_t partition, char *buf, size_t len,
-			 struct gcs_error *err)
+int storage_scsi_resolve(const char *sysfs, const char *dev_root, unsigned controller, unsigned lun,
+			 uint64_t partition, char *buf, size_t len, struct gcs_error *err)
 {
 	char disk[NAME_MAX + 1], name[NAME_MAX + 1], path[PATH_MAX];
 	unsigned host;
@@ -234,8 +234,7 @@ int storage_scsi_resolve(const char *sysfs, const char *dev_root, unsigned contr
 	return 0;
 }
 
-int storage_scsi_delete(const char *sysfs, unsigned controller, unsigned lun,
-			struct gcs_error *err)
+int storage_scsi_delete(const char *sysfs, unsigned controller, unsigned lun, struct gcs_error *err)
 {
 	char path[PATH_MAX];
 	_cleanup_close_ int fd = -1;

@@ -17,55 +17,51 @@
 #endif
 
 /* The table of mount(8) (and of hcsshim's guest/storage ParseMountOptions). */
-static const struct {
-	const char *name;
-	bool clear;
-	unsigned long flag;
-} flag_opts[] = {
-	{ "defaults", false, 0 },
-	{ "ro", false, MS_RDONLY },
-	{ "rw", true, MS_RDONLY },
-	{ "nosuid", false, MS_NOSUID },
-	{ "suid", true, MS_NOSUID },
-	{ "nodev", false, MS_NODEV },
-	{ "dev", true, MS_NODEV },
-	{ "noexec", false, MS_NOEXEC },
-	{ "exec", true, MS_NOEXEC },
-	{ "sync", false, MS_SYNCHRONOUS },
-	{ "async", true, MS_SYNCHRONOUS },
-	{ "dirsync", false, MS_DIRSYNC },
-	{ "mand", false, MS_MANDLOCK },
-	{ "nomand", true, MS_MANDLOCK },
-	{ "noatime", false, MS_NOATIME },
-	{ "atime", true, MS_NOATIME },
-	{ "nodiratime", false, MS_NODIRATIME },
-	{ "diratime", true, MS_NODIRATIME },
-	{ "relatime", false, MS_RELATIME },
-	{ "norelatime", true, MS_RELATIME },
-	{ "strictatime", false, MS_STRICTATIME },
-	{ "nostrictatime", true, MS_STRICTATIME },
-	{ "lazytime", false, MS_LAZYTIME },
-	{ "nolazytime", true, MS_LAZYTIME },
-	{ "iversion", false, MS_I_VERSION },
-	{ "noiversion", true, MS_I_VERSION },
-	{ "silent", false, MS_SILENT },
-	{ "loud", true, MS_SILENT },
-	{ "acl", false, MS_POSIXACL },
-	{ "noacl", true, MS_POSIXACL },
-};
+enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION };
 
 static const struct {
 	const char *name;
+	enum opt_kind kind;
 	unsigned long flag;
-} propagation_opts[] = {
-	{ "private", MS_PRIVATE },
-	{ "rprivate", MS_PRIVATE | MS_REC },
-	{ "shared", MS_SHARED },
-	{ "rshared", MS_SHARED | MS_REC },
-	{ "slave", MS_SLAVE },
-	{ "rslave", MS_SLAVE | MS_REC },
-	{ "unbindable", MS_UNBINDABLE },
-	{ "runbindable", MS_UNBINDABLE | MS_REC },
+} mount_opts[] = {
+	{ "defaults", OPT_SET, 0 },
+	{ "ro", OPT_SET, MS_RDONLY },
+	{ "rw", OPT_CLEAR, MS_RDONLY },
+	{ "nosuid", OPT_SET, MS_NOSUID },
+	{ "suid", OPT_CLEAR, MS_NOSUID },
+	{ "nodev", OPT_SET, MS_NODEV },
+	{ "dev", OPT_CLEAR, MS_NODEV },
+	{ "noexec", OPT_SET, MS_NOEXEC },
+	{ "exec", OPT_CLEAR, MS_NOEXEC },
+	{ "sync", OPT_SET, MS_SYNCHRONOUS },
+	{ "async", OPT_CLEAR, MS_SYNCHRONOUS },
+	{ "dirsync", OPT_SET, MS_DIRSYNC },
+	{ "mand", OPT_SET, MS_MANDLOCK },
+	{ "nomand", OPT_CLEAR, MS_MANDLOCK },
+	{ "noatime", OPT_SET, MS_NOATIME },
+	{ "atime", OPT_CLEAR, MS_NOATIME },
+	{ "nodiratime", OPT_SET, MS_NODIRATIME },
+	{ "diratime", OPT_CLEAR, MS_NODIRATIME },
+	{ "relatime", OPT_SET, MS_RELATIME },
+	{ "norelatime", OPT_CLEAR, MS_RELATIME },
+	{ "strictatime", OPT_SET, MS_STRICTATIME },
+	{ "nostrictatime", OPT_CLEAR, MS_STRICTATIME },
+	{ "lazytime", OPT_SET, MS_LAZYTIME },
+	{ "nolazytime", OPT_CLEAR, MS_LAZYTIME },
+	{ "iversion", OPT_SET, MS_I_VERSION },
+	{ "noiversion", OPT_CLEAR, MS_I_VERSION },
+	{ "silent", OPT_SET, MS_SILENT },
+	{ "loud", OPT_CLEAR, MS_SILENT },
+	{ "acl", OPT_SET, MS_POSIXACL },
+	{ "noacl", OPT_CLEAR, MS_POSIXACL },
+	{ "private", OPT_PROPAGATION, MS_PRIVATE },
+	{ "rprivate", OPT_PROPAGATION, MS_PRIVATE | MS_REC },
+	{ "shared", OPT_PROPAGATION, MS_SHARED },
+	{ "rshared", OPT_PROPAGATION, MS_SHARED | MS_REC },
+	{ "slave", OPT_PROPAGATION, MS_SLAVE },
+	{ "rslave", OPT_PROPAGATION, MS_SLAVE | MS_REC },
+	{ "unbindable", OPT_PROPAGATION, MS_UNBINDABLE },
+	{ "runbindable", OPT_PROPAGATION, MS_UNBINDABLE | MS_REC },
 };
 
 int storage_data_append(char *data, size_t len, const char *opt)
@@ -96,24 +92,21 @@ int storage_mount_options(const char *const *opts, size_t n, struct storage_moun
 		if (strchr(o, ','))
 			return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
 					     "mount option \"%s\" contains a comma", o);
-		for (size_t j = 0; j < ARRAY_SIZE(flag_opts) && !known; j++) {
-			if (strcmp(o, flag_opts[j].name) != 0)
+		for (size_t j = 0; j < ARRAY_SIZE(mount_opts) && !known; j++) {
+			if (strcmp(o, mount_opts[j].name) != 0)
 				continue;
-			if (flag_opts[j].clear)
-				ret->flags &= ~flag_opts[j].flag;
-			else
-				ret->flags |= flag_opts[j].flag;
 			known = true;
-		}
-		for (size_t j = 0; j < ARRAY_SIZE(propagation_opts) && !known; j++) {
-			if (strcmp(o, propagation_opts[j].name) != 0)
-				continue;
-			if (ret->n_propagation == STORAGE_MAX_PROPAGATION)
+			if (mount_opts[j].kind == OPT_SET) {
+				ret->flags |= mount_opts[j].flag;
+			} else if (mount_opts[j].kind == OPT_CLEAR) {
+				ret->flags &= ~mount_opts[j].flag;
+			} else if (ret->n_propagation == STORAGE_MAX_PROPAGATION) {
 				return gcs_error_set(err, -E2BIG, HR_INVALIDARG,
 						     "more than %d propagation options",
 						     STORAGE_MAX_PROPAGATION);
-			ret->propagation[ret->n_propagation++] = propagation_opts[j].flag;
-			known = true;
+			} else {
+				ret->propagation[ret->n_propagation++] = mount_opts[j].flag;
+			}
 		}
 		if (!known && storage_data_append(ret->data, sizeof(ret->data), o) < 0)
 			return gcs_error_set(err, -E2BIG, HR_INVALIDARG,

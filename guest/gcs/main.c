@@ -1,6 +1,6 @@
 /*
  * gcs: the guest compute service of an lcow utility VM. It dials the host's bridge port, speaks
- * hcsshim's GCS protocol v4 and runs processes (and, later, containers) for it.
+ * hcsshim's GCS protocol v4 and runs processes and containers (through runc) for it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,8 @@ static const char usage[] =
 	"Usage: gcs [OPTIONS]\n"
 	"\n"
 	"The lcow guest agent: dials the host on vsock port 0x40000000 and serves hcsshim's GCS\n"
-	"bridge protocol (version 4) until the host disconnects or asks for a shutdown.\n"
+	"bridge protocol (version 4) until the host disconnects or asks for a shutdown: processes\n"
+	"in the utility VM, disks and layers, and containers through runc.\n"
 	"\n"
 	"Options:\n"
 	"  --transport vsock|unix:BASE  how to reach the host: AF_VSOCK to CID 2 (default), or the\n"

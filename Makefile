@@ -64,9 +64,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_UTIL := $(BUILD)/tests/unit/testutil.o
 
 # ---- integration tests: the real agent driven through libgcs ----
-IT_SRCS := $(filter-out tests/integration/harness.c,$(wildcard tests/integration/test_*.c))
+IT_SRCS := $(filter-out tests/integration/harness.c tests/integration/layers.c,$(wildcard tests/integration/test_*.c))
 IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
-IT_UTIL := $(BUILD)/tests/integration/harness.o
+IT_UTIL := $(BUILD)/tests/integration/harness.o $(BUILD)/tests/integration/layers.o
 
 .PHONY: all deps check check-unit check-integration fuzz install clean fmt fmt-check demo help
 

@@ -4,25 +4,39 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gcs/frame.h"
+#include "gcs/guid.h"
+#include "gcs/messages.h"
 
-static pid_t spawn_agent(struct agent_proc *ap)
+#define AGENT_MAX_ARGS 32
+
+static pid_t spawn_agent(struct agent_proc *ap, const char *const *extra)
 {
 	char log[300], transport[320];
+	const char *argv[AGENT_MAX_ARGS + 8] = { "gcs", "--transport", transport, "--log-level",
+						 "debug" };
+	size_t n = 5;
 	pid_t pid;
 
 	snprintf(log, sizeof(log), "%s/agent.log", ap->dir);
 	snprintf(transport, sizeof(transport), "unix:%s", ap->base);
+	for (size_t i = 0; extra && extra[i]; i++) {
+		ck_assert_uint_lt(i, AGENT_MAX_ARGS);
+		argv[n++] = extra[i];
+	}
+	argv[n] = NULL;
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -31,7 +45,7 @@ static pid_t spawn_agent(struct agent_proc *ap)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(fd, 2);
-		execl(LCOW_AGENT, "gcs", "--transport", transport, "--log-level", "debug", NULL);
+		execv(LCOW_AGENT, (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
@@ -46,35 +60,44 @@ static void setup_dir(struct agent_proc *ap)
 	snprintf(ap->base, sizeof(ap->base), "%s/hv", ap->dir);
 }
 
-void agent_start(struct agent_proc *ap)
+void agent_start_opts(struct agent_proc *ap, const struct agent_start_opts *o)
 {
 	char spec[320];
-	struct gcs_bridge_options o = { .connect_timeout_ms = 10000, .call_timeout_ms = 30000 };
+	struct gcs_bridge_options bo = {
+		.connect_timeout_ms = 10000,
+		.call_timeout_ms = o->call_timeout_ms ? o->call_timeout_ms : 30000,
+		.on_notification = o->on_notification,
+		.user = o->user,
+	};
 	struct gcs_error err = { 0 };
 
 	setup_dir(ap);
 	snprintf(spec, sizeof(spec), "unix:%s", ap->base);
 	ck_assert_int_eq(gcs_transport_parse(spec, &ap->t), 0);
-	ck_assert_msg(gcs_bridge_listen(ap->t, &o, &ap->b, &err) == 0, "%s", err.message);
-	ap->pid = spawn_agent(ap);
+	if (o->raw) {
+		ck_assert_int_eq(gcs_transport_listen(ap->t, GCS_PORT_BRIDGE, &ap->listen_fd), 0);
+		ap->pid = spawn_agent(ap, o->args);
+		ck_assert_int_eq(gcs_transport_accept(ap->listen_fd, 10000, &ap->raw_fd), 0);
+		/* The agent has connected; give it a moment to settle before counting its fds. */
+		usleep(20000);
+		ap->baseline_fds = agent_fd_count(ap->pid);
+		return;
+	}
+	ck_assert_msg(gcs_bridge_listen(ap->t, &bo, &ap->b, &err) == 0, "%s", err.message);
+	ap->pid = spawn_agent(ap, o->args);
 	ck_assert_msg(gcs_bridge_connect(ap->b, &err) == 0, "connect: %s", err.message);
 	ap->baseline_fds = agent_fd_count(ap->pid);
 	ck_assert_int_gt(ap->baseline_fds, 0);
 }
 
+void agent_start(struct agent_proc *ap)
+{
+	agent_start_opts(ap, &(struct agent_start_opts){ 0 });
+}
+
 void agent_start_raw(struct agent_proc *ap)
 {
-	char spec[320];
-
-	setup_dir(ap);
-	snprintf(spec, sizeof(spec), "unix:%s", ap->base);
-	ck_assert_int_eq(gcs_transport_parse(spec, &ap->t), 0);
-	ck_assert_int_eq(gcs_transport_listen(ap->t, GCS_PORT_BRIDGE, &ap->listen_fd), 0);
-	ap->pid = spawn_agent(ap);
-	ck_assert_int_eq(gcs_transport_accept(ap->listen_fd, 10000, &ap->raw_fd), 0);
-	/* The agent has connected; give it a moment to settle before counting its fds. */
-	usleep(20000);
-	ap->baseline_fds = agent_fd_count(ap->pid);
+	agent_start_opts(ap, &(struct agent_start_opts){ .raw = true });
 }
 
 int agent_fd_count(pid_t pid)
@@ -281,4 +304,226 @@ void run_result_free(struct run_result *r)
 {
 	free(r->out);
 	free(r->err);
+}
+
+char *transcript_body(bool to_guest, uint32_t type, uint64_t id, bool strip_trace)
+{
+	FILE *f = fopen(LCOW_TESTDATA "/transcript-hcsshim-v0.12.5.txt", "re");
+	char line[8192], *body = NULL;
+
+	ck_assert_ptr_nonnull(f);
+	while (!body && fgets(line, sizeof(line), f)) {
+		char dir[8], *p = strchr(line, ']'), *o, *end;
+		unsigned long long rid;
+		unsigned rtype, size;
+		int off = 0;
+
+		if (line[0] != '[' || !p ||
+		    sscanf(p + 1, " %4s type=0x%x%*s size=%u id=%llu %n", dir, &rtype, &size, &rid,
+			   &off) != 4 ||
+		    rtype != type || rid != id || (strcmp(dir, "H->G") == 0) != to_guest)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		body = strdup(p + 1 + off);
+		ck_assert_ptr_nonnull(body);
+		/* "ocsc":{"TraceID":"...","SpanID":"..."}, holds no nested object. */
+		if (strip_trace && (o = strstr(body, "\"ocsc\":{")) && (end = strstr(o, "},")))
+			memmove(o, end + 2, strlen(end + 2) + 1);
+	}
+	fclose(f);
+	return body;
+}
+
+char *str_replace_all(char *s, const char *from, const char *to)
+{
+	size_t n = 0, lf = strlen(from), lt = strlen(to);
+	char *out;
+
+	for (const char *p = s; (p = strstr(p, from)); p += lf)
+		n++;
+	out = malloc(strlen(s) + n * lt + 1);
+	ck_assert_ptr_nonnull(out);
+	n = 0;
+	for (const char *p = s; *p;) {
+		if (strncmp(p, from, lf) == 0) {
+			memcpy(out + n, to, lt);
+			n += lt;
+			p += lf;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	free(s);
+	return out;
+}
+
+void json_keys(const char *body, char *out, size_t len)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	const char *keys[32], *k;
+	json_t *v;
+	size_t n = 0, used = 0;
+
+	ck_assert_msg(json_is_object(o), "not a JSON object: %s", body);
+	json_object_foreach(o, k, v) {
+		(void)v;
+		if (n < 32)
+			keys[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(keys[j], keys[i]) < 0) {
+				const char *t = keys[i];
+				keys[i] = keys[j];
+				keys[j] = t;
+			}
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s,", keys[i]);
+	json_decref(o);
+}
+
+/* ---- a fake guest ---- */
+
+#define FAKE_OK "{\"Result\":0,\"ActivityId\":\"" GCS_NULL_GUID_STRING "\""
+
+static int fake_dial(const char *base, uint32_t port, char *err, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", base, port);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(err, len, "dial %s: %m", sa.sun_path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Dials the host's stdio ports, as a guest does before it answers ExecuteProcess. */
+static void fake_stdio(struct fake_guest *g, const char *body)
+{
+	struct gcs_proto_execute_process_req m;
+	struct gcs_error err = { 0 };
+	uint32_t ports[3];
+
+	if (gcs_proto_decode(GCS_MSG_EXECUTE_PROCESS_REQ, body, strlen(body), &m, &err) < 0) {
+		snprintf(g->error, sizeof(g->error), "ExecuteProcess: %.200s", err.message);
+		return;
+	}
+	ports[0] = m.params.create_stdin_pipe ? m.vsock_stdio.stdin_port : 0;
+	ports[1] = m.params.create_stdout_pipe ? m.vsock_stdio.stdout_port : 0;
+	ports[2] = m.params.create_stderr_pipe ? m.vsock_stdio.stderr_port : 0;
+	gcs_proto_release(&m);
+	for (int i = 0; i < 3; i++) {
+		char line[64];
+		int fd = ports[i] ? fake_dial(g->base, ports[i], g->error, sizeof(g->error)) : -1;
+
+		if (fd < 0)
+			continue;
+		snprintf(line, sizeof(line), "hello %u\n", ports[i]);
+		if (i > 0 && write(fd, line, strlen(line)) < 0)
+			snprintf(g->error, sizeof(g->error), "write to port %u: %m", ports[i]);
+		close(fd);
+	}
+}
+
+static void *fake_guest_main(void *arg)
+{
+	static const char negotiated[] =
+		FAKE_OK ",\"Version\":4,\"Capabilities\":{"
+			"\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"
+			"\"RuntimeOsType\":\"Linux\",\"GuestDefinedCapabilities\":{"
+			"\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"
+			"\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true}}}";
+	struct fake_guest *g = arg;
+	uint32_t pid = 900;
+
+	for (;;) {
+		struct gcs_header h;
+		uint8_t hdr[GCS_HEADER_SIZE];
+		const char *reply = FAKE_OK "}";
+		char buf[128], *body;
+		size_t len;
+
+		if (gcs_proto_read_frame(g->fd, 1 << 20, 30000, &h, &body, &len) < 0)
+			break;
+		if (h.type == GCS_MSG_NEGOTIATE_PROTOCOL_REQ) {
+			reply = negotiated;
+		} else if (h.type == GCS_MSG_CREATE_REQ) {
+			reply = FAKE_OK ",\"SelectedProtocolVersion\":0}";
+		} else if (h.type == GCS_MSG_EXECUTE_PROCESS_REQ) {
+			fake_stdio(g, body);
+			snprintf(buf, sizeof(buf), FAKE_OK ",\"ProcessId\":%u}", pid++);
+			reply = buf;
+		}
+		pthread_mutex_lock(&g->lock);
+		if (g->n < 64 && h.type != GCS_MSG_NEGOTIATE_PROTOCOL_REQ) {
+			g->bodies[g->n] = body;
+			g->types[g->n++] = h.type;
+			body = NULL;
+		}
+		pthread_mutex_unlock(&g->lock);
+		free(body);
+		h = (struct gcs_header){ .type = GCS_MSG_RESPONSE | (h.type & ~GCS_MSG_TYPE_MASK),
+					 .size = (uint32_t)(GCS_HEADER_SIZE + strlen(reply)),
+					 .id = h.id };
+		gcs_proto_header_encode(&h, hdr);
+		if (gcs_proto_write_all(g->fd, hdr, sizeof(hdr), 5000) < 0 ||
+		    gcs_proto_write_all(g->fd, reply, strlen(reply), 5000) < 0)
+			break;
+	}
+	return NULL;
+}
+
+void fake_guest_start(struct fake_guest *g, const char *dir)
+{
+	struct gcs_bridge_options bo = { .connect_timeout_ms = 10000, .call_timeout_ms = 10000 };
+	struct gcs_error err = { 0 };
+	char spec[200];
+
+	memset(g, 0, sizeof(*g));
+	g->fd = -1;
+	pthread_mutex_init(&g->lock, NULL);
+	snprintf(g->base, sizeof(g->base), "%s/hv", dir);
+	snprintf(spec, sizeof(spec), "unix:%s", g->base);
+	ck_assert_int_eq(gcs_transport_parse(spec, &g->t), 0);
+	ck_assert_msg(gcs_bridge_listen(g->t, &bo, &g->b, &err) == 0, "%s", err.message);
+	g->fd = fake_dial(g->base, GCS_PORT_BRIDGE, g->error, sizeof(g->error));
+	ck_assert_msg(g->fd >= 0, "%s", g->error);
+	ck_assert_int_eq(pthread_create(&g->thread, NULL, fake_guest_main, g), 0);
+	ck_assert_msg(gcs_bridge_connect(g->b, &err) == 0, "connect: %s", err.message);
+}
+
+void fake_guest_expect(struct fake_guest *g, size_t *next, uint32_t type, const char *want)
+{
+	pthread_mutex_lock(&g->lock);
+	if (!want) {
+		ck_assert_msg(g->n == *next, "%zu requests sent, %zu expected", g->n, *next);
+		ck_assert_msg(g->error[0] == '\0', "fake guest: %s", g->error);
+	} else {
+		ck_assert_msg(*next < g->n, "request %zu was not sent", *next);
+		ck_assert_msg(g->types[*next] == type, "request %zu: type 0x%08x, want 0x%08x",
+			      *next, g->types[*next], type);
+		ck_assert_msg(strcmp(g->bodies[*next], want) == 0, "request %zu:\n  %s\nwant\n  %s",
+			      *next, g->bodies[*next], want);
+		(*next)++;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+void fake_guest_stop(struct fake_guest *g)
+{
+	gcs_bridge_close(g->b);
+	shutdown(g->fd, SHUT_RDWR);
+	pthread_join(g->thread, NULL);
+	close(g->fd);
+	for (size_t i = 0; i < g->n; i++)
+		free(g->bodies[i]);
+	gcs_transport_free(g->t);
+	pthread_mutex_destroy(&g->lock);
 }

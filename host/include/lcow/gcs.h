@@ -199,3 +199,64 @@ GCS_EXPORT int gcs_process_resize(struct gcs_process *p, uint16_t height, uint16
 				  struct gcs_error *err);
 /* Stops relays, closes sockets, frees. Does not signal the process; does not use the bridge. */
 GCS_EXPORT void gcs_process_free(struct gcs_process *p);
+
+/* ---- containers: what hcsshim sends around a container (spec sections 10 and 14) ---- */
+
+/*
+ * These are thin wrappers over gcs_modify_settings, gcs_create_container and gcs_process_exec
+ * that fill the requests in the same way as hcsshim's LCOW code. Paths are guest paths (hcsshim:
+ * layers at /run/layers/p<N> or /run/mounts/scsi/m<N>, the scratch disk and bundle at
+ * /run/gcs/c/<cid>, the rootfs at /run/gcs/c/<cid>/rootfs, the overlay's scratch at
+ * /run/gcs/c/<cid>/scratch/<cid>). A failure answered by the guest is -EREMOTEIO, and err holds
+ * the guest's HRESULT and message unchanged.
+ */
+
+/*
+ * MappedVirtualDisk Add of a layer disk, controller index 0-3 and LUN 0-63. With read_only the
+ * request also carries Options ["ro"], as hcsshim's read-only layers do.
+ */
+GCS_EXPORT int gcs_add_scsi_layer(struct gcs_bridge *b, uint8_t controller, uint8_t lun,
+				  const char *mount_path, bool read_only, struct gcs_error *err);
+/* MappedVirtualDisk Add of a scratch disk: EnsureFilesystem with Filesystem "ext4". */
+GCS_EXPORT int gcs_add_scratch_disk(struct gcs_bridge *b, uint8_t controller, uint8_t lun,
+				    const char *mount_path, struct gcs_error *err);
+/*
+ * MappedVirtualDisk Remove (the unmount), then SCSIDevice Remove (the unplug hcsshim sends
+ * before HCS detaches the disk). Stops at the first failure.
+ */
+GCS_EXPORT int gcs_remove_scsi_disk(struct gcs_bridge *b, uint8_t controller, uint8_t lun,
+				    const char *mount_path, struct gcs_error *err);
+/* VPMemDevice Add / Remove: /dev/pmem<device_number> mounted read-only at mount_path. */
+GCS_EXPORT int gcs_add_pmem_layer(struct gcs_bridge *b, uint32_t device_number,
+				  const char *mount_path, struct gcs_error *err);
+GCS_EXPORT int gcs_remove_pmem_layer(struct gcs_bridge *b, uint32_t device_number,
+				     const char *mount_path, struct gcs_error *err);
+/*
+ * CombinedLayers Add: an overlay of the layer mount paths (layers[0] is the top-most) at
+ * root_path, with its upper and work directories under scratch_path (NULL or "": read-only).
+ */
+GCS_EXPORT int gcs_combine_layers(struct gcs_bridge *b, const char *container_id,
+				  const char *root_path, const char *const *layers, size_t n,
+				  const char *scratch_path, struct gcs_error *err);
+/* CombinedLayers Remove: only ContainerRootPath is sent, as hcsshim does. */
+GCS_EXPORT int gcs_uncombine_layers(struct gcs_bridge *b, const char *root_path,
+				    struct gcs_error *err);
+/*
+ * Create with SchemaVersion 2.1, the bundle path, an OCI runtime spec (borrowed) and the
+ * scratch directory (NULL: ""). hcsshim's createLCOWSpec has already rewritten the spec:
+ * root.path is the overlay, linux.cgroupsPath is "", no hooks.
+ */
+GCS_EXPORT int gcs_create_container_spec(struct gcs_bridge *b, const char *id,
+					 const char *bundle_path, json_t *oci_spec,
+					 const char *scratch_dir_path, struct gcs_error *err);
+/*
+ * Starts the container's init process: ExecuteProcess for the container with no OciProcess
+ * (the process is the spec's). hcsshim sends gcs_start_container just before. stdio: the three
+ * streams (NULL: none).
+ */
+GCS_EXPORT int gcs_start_init(struct gcs_bridge *b, const char *id, const struct gcs_stdio stdio[3],
+			      struct gcs_process **ret, struct gcs_error *err);
+/* An exec in a running container: ExecuteProcess with an OCI process object (borrowed). */
+GCS_EXPORT int gcs_container_exec(struct gcs_bridge *b, const char *id, json_t *oci_process,
+				  const struct gcs_stdio stdio[3], struct gcs_process **ret,
+				  struct gcs_error *err);

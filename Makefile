@@ -10,6 +10,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 SANITIZE ?=
 FUZZ_SECONDS ?= 60
+WITH_RUNC ?= 0
 CC ?= cc
 CLANG ?= clang
 CLANG_FORMAT ?= clang-format
@@ -25,7 +26,8 @@ endif
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
-	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat
+	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat \
+	qemu-system-x86 cpio xz-utils zstd kmod
 
 PKGS := jansson
 CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iprotocol/include -Iprotocol
@@ -58,6 +60,17 @@ AGENT_SRCS := $(wildcard guest/gcs/*.c)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
 AGENT := $(BUILD)/gcs
 
+# ---- guest: the UVM's PID 1 (static) ----
+INIT_SRCS := $(wildcard guest/init/*.c)
+INIT_OBJS := $(INIT_SRCS:%.c=$(BUILD)/%.o)
+INIT := $(BUILD)/init
+
+# ---- host: the vhost-user vsock device ----
+VSOCK_SRCS := $(wildcard host/vsock/*.c)
+VSOCK_OBJS := $(VSOCK_SRCS:%.c=$(BUILD)/%.o)
+VSOCK_LIB := $(BUILD)/libvsockdev.a
+VSOCK := $(BUILD)/lcow-vsock
+
 # ---- unit tests: one Check program per module ----
 UNIT_SRCS := $(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -73,7 +86,8 @@ IT_UTIL := $(BUILD)/tests/integration/harness.o $(BUILD)/tests/integration/layer
 all: deps build
 
 .PHONY: build
-build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS)
+build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
+	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK))
 
 help:
 	@sed -n '1,4p' Makefile
@@ -134,10 +148,23 @@ $(AGENT): $(AGENT_OBJS) $(PROTO_LIB)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Iguest/gcs $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Iguest/gcs -Ihost/vsock $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
+$(INIT): $(INIT_OBJS)
+	$(CC) $(ALL_LDFLAGS) $(AGENT_STATIC) -o $@ $^
+
+$(VSOCK_LIB): $(filter-out %/main.o,$(VSOCK_OBJS))
+	rm -f $@ && ar rcs $@ $^
+
+$(VSOCK): $(BUILD)/host/vsock/main.o $(VSOCK_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# Suites of the vsock device's internals (test_vsock_*.c) link its objects, all but main.
+$(BUILD)/tests/unit/test_vsock_%: $(BUILD)/tests/unit/test_vsock_%.o $(UNIT_UTIL) $(VSOCK_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(CHECK_LIBS)
 
 # Suites of the agent's internals (test_agent_*.c) link its objects, all but main.
 AGENT_LIB := $(BUILD)/libgcsagent.a
@@ -239,6 +266,12 @@ fmt:
 
 fmt-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(FMT_FILES) && echo "fmt-check: clean"
+
+# ---- the utility VM image ----
+.PHONY: initrd
+initrd: deps
+	@$(MAKE) --no-print-directory $(AGENT) $(INIT)
+	BUILD=$(BUILD) WITH_RUNC=$(WITH_RUNC) initrd/build.sh
 
 demo: deps
 	@echo "make demo: not yet: the lcow CLI has not landed; 'make check' tests what exists today."

@@ -47,13 +47,13 @@ PROTO_OBJS := $(PROTO_SRCS:%.c=$(BUILD)/%.o)
 PROTO_LIB := $(BUILD)/libgcsproto.a
 
 # ---- host: libgcs (static + shared), gcsctl ----
-GCS_SRCS := $(wildcard host/lib/*.c)
+GCS_SRCS := $(wildcard host/lib/*.c host/uvm/*.c)
 GCS_OBJS := $(GCS_SRCS:%.c=$(BUILD)/%.o)
 GCS_LIB := $(BUILD)/libgcs.a
 GCS_SO := $(BUILD)/libgcs.so
 GCS_PC := $(BUILD)/gcs.pc
 GCSCTL := $(BUILD)/gcsctl
-HOST_CPPFLAGS := -Ihost/include -Ihost/lib
+HOST_CPPFLAGS := -Ihost/include -Ihost/lib -Ihost/uvm
 
 # ---- guest: the agent ----
 AGENT_SRCS := $(wildcard guest/gcs/*.c)

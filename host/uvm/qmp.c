@@ -1,0 +1,167 @@
+/* QMP over a Unix socket: one JSON object per line, events interleaved with replies. */
+#include "qmp.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line-delimited JSON object; events are recorded and returned too. */
+static int read_msg(struct qmp *q, long long deadline, json_t **ret)
+{
+	for (;;) {
+		char *nl = memchr(q->buf, '\n', q->len);
+		if (nl) {
+			size_t n = (size_t)(nl - q->buf) + 1;
+			json_t *o = json_loadb(q->buf, n, 0, NULL);
+			memmove(q->buf, q->buf + n, q->len - n);
+			q->len -= n;
+			if (!o)
+				continue;
+			if (json_object_get(o, "event")) {
+				const char *ev = json_string_value(json_object_get(o, "event"));
+				const char *dev = json_string_value(
+					json_object_get(json_object_get(o, "data"), "device"));
+				if (ev && dev && !strcmp(ev, "DEVICE_DELETED") && q->n_deleted < 64)
+					snprintf(q->deleted[q->n_deleted++], sizeof(q->deleted[0]),
+						 "%s", dev);
+			}
+			*ret = o;
+			return 0;
+		}
+		if (q->len == sizeof(q->buf))
+			return -EMSGSIZE;
+		{
+			long long left = deadline - now_ms();
+			struct pollfd p = { .fd = q->fd, .events = POLLIN };
+			ssize_t r;
+			if (left <= 0)
+				return -ETIMEDOUT;
+			if (poll(&p, 1, (int)left) <= 0)
+				continue;
+			r = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r == 0 ? -ECONNRESET : -errno;
+			q->len += (size_t)r;
+		}
+	}
+}
+
+/* Reads until the reply to the last command (a "return" or an "error"). */
+static int read_reply(struct qmp *q, long long deadline, char *errbuf, size_t errlen)
+{
+	for (;;) {
+		json_t *o;
+		int rc = read_msg(q, deadline, &o);
+
+		if (rc < 0) {
+			snprintf(errbuf, errlen, "QMP: %s", strerror(-rc));
+			return rc;
+		}
+		if (json_object_get(o, "return")) {
+			json_decref(o);
+			return 0;
+		}
+		if (json_object_get(o, "error")) {
+			const char *d = json_string_value(
+				json_object_get(json_object_get(o, "error"), "desc"));
+			snprintf(errbuf, errlen, "QMP: %s", d ? d : "error");
+			json_decref(o);
+			return -EREMOTEIO;
+		}
+		json_decref(o);
+	}
+}
+
+int qmp_connect(struct qmp *q, const char *path, int timeout_ms, char *errbuf, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long long deadline = now_ms() + timeout_ms;
+	json_t *greeting;
+	int rc;
+
+	memset(q, 0, sizeof(*q));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (;;) {
+		q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (q->fd < 0)
+			return -errno;
+		if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		rc = -errno;
+		close(q->fd);
+		q->fd = -1;
+		if (now_ms() >= deadline) {
+			snprintf(errbuf, errlen, "QMP socket %s: %s", path, strerror(-rc));
+			return rc;
+		}
+		usleep(20000);
+	}
+	rc = read_msg(q, deadline, &greeting);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "QMP greeting: %s", strerror(-rc));
+		qmp_close(q);
+		return rc;
+	}
+	json_decref(greeting);
+	rc = qmp_execute(q, "{\"execute\":\"qmp_capabilities\"}", timeout_ms, errbuf, errlen);
+	if (rc < 0)
+		qmp_close(q);
+	return rc;
+}
+
+int qmp_execute(struct qmp *q, const char *cmd, int timeout_ms, char *errbuf, size_t errlen)
+{
+	size_t len = strlen(cmd);
+
+	if (write(q->fd, cmd, len) != (ssize_t)len || write(q->fd, "\n", 1) != 1) {
+		snprintf(errbuf, errlen, "QMP: write: %s", strerror(errno));
+		return -EIO;
+	}
+	return read_reply(q, now_ms() + timeout_ms, errbuf, errlen);
+}
+
+int qmp_wait_deleted(struct qmp *q, const char *id, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		json_t *o;
+		int rc;
+
+		for (unsigned i = 0; i < q->n_deleted; i++) {
+			if (!strcmp(q->deleted[i], id)) {
+				memmove(q->deleted[i], q->deleted[i + 1],
+					(q->n_deleted - i - 1) * sizeof(q->deleted[0]));
+				q->n_deleted--;
+				return 0;
+			}
+		}
+		rc = read_msg(q, deadline, &o);
+		if (rc < 0)
+			return rc;
+		json_decref(o);
+	}
+}
+
+void qmp_close(struct qmp *q)
+{
+	if (q->fd >= 0)
+		close(q->fd);
+	q->fd = -1;
+}

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -69,6 +71,21 @@ struct call {
 };
 
 static unsigned console_counter;
+
+/*
+ * runc cannot pivot_root away from an initramfs (the UVM's root when the agent runs from the
+ * initrd): there containers are created with --no-pivot, as hcsshim's own UVM does.
+ */
+static bool root_is_initramfs(void)
+{
+	static int cached = -1;
+	struct statfs st;
+
+	if (cached < 0)
+		cached = statfs("/", &st) == 0 &&
+			 (st.f_type == RAMFS_MAGIC || st.f_type == TMPFS_MAGIC);
+	return cached;
+}
 
 struct container *container_find(struct agent *a, const char *id)
 {
@@ -424,15 +441,21 @@ int container_handle_create(struct agent *a, const struct request_ctx *ctx, unio
 	}
 	{
 		char pidfile[4096], log[4096];
-		const char *args[] = { "create",
-				       "--bundle",
-				       c->bundle,
-				       "--pid-file",
-				       pidfile,
-				       c->terminal ? "--console-socket" : c->id,
-				       c->terminal ? c->console_path : NULL,
-				       c->id,
-				       NULL };
+		const char *args[10];
+		size_t k = 0;
+		args[k++] = "create";
+		args[k++] = "--bundle";
+		args[k++] = c->bundle;
+		args[k++] = "--pid-file";
+		args[k++] = pidfile;
+		if (root_is_initramfs())
+			args[k++] = "--no-pivot";
+		if (c->terminal) {
+			args[k++] = "--console-socket";
+			args[k++] = c->console_path;
+		}
+		args[k++] = c->id;
+		args[k] = NULL;
 		bundle_file(c, "init.pid", pidfile, sizeof(pidfile));
 		unlink(pidfile);
 		rc = runc_run(a, bundle_file(c, "runc.log", log, sizeof(log)), args, runc_fds,

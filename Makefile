@@ -81,13 +81,19 @@ IT_SRCS := $(filter-out tests/integration/harness.c tests/integration/layers.c,$
 IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 IT_UTIL := $(BUILD)/tests/integration/harness.o $(BUILD)/tests/integration/layers.o
 
+# ---- the VM suite: lcow's kernel and initrd under QEMU ----
+VM_SRCS := $(wildcard tests/vm/test_*.c)
+VM_BINS := $(VM_SRCS:tests/vm/%.c=$(BUILD)/tests/vm/%)
+# The initrd's agent and init are always the static default build.
+IMG := build/default
+
 .PHONY: all deps check check-unit check-integration fuzz install clean fmt fmt-check demo help
 
 all: deps build
 
 .PHONY: build
 build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
-	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK))
+	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -182,10 +188,30 @@ $(BUILD)/tests/integration/%.o: tests/integration/%.c
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(IT_UTIL) $(GCS_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
+$(BUILD)/tests/vm/%.o: tests/vm/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Itests/integration $(CHECK_CFLAGS) \
+		-DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' -DLCOW_INITRD='"$(CURDIR)/$(IMG)/initrd.img"' \
+		-DLCOW_VSOCK='"$(CURDIR)/$(VSOCK)"' -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/vm/%: $(BUILD)/tests/vm/%.o $(BUILD)/tests/integration/layers.o $(GCS_LIB) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
 check: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-integration
+
+# Boots lcow's utility VM under QEMU (TCG) and runs the VM suites in it.
+.PHONY: vm-check
+vm-check: deps
+	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
+	@$(MAKE) --no-print-directory $(VM_BINS) $(VSOCK)
+	@fail=0; for t in $(VM_BINS); do \
+		echo "== $$t"; \
+		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),2,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "vm-check: all VM suites passed"; else echo "vm-check: FAILURES" >&2; exit 1; fi
 
 # Each suite runs the agent it was built with; every suite runs even when one fails.
 check-integration: $(IT_BINS) $(AGENT)
@@ -270,8 +296,8 @@ fmt-check:
 # ---- the utility VM image ----
 .PHONY: initrd
 initrd: deps
-	@$(MAKE) --no-print-directory $(AGENT) $(INIT)
-	BUILD=$(BUILD) WITH_RUNC=$(WITH_RUNC) initrd/build.sh
+	@$(MAKE) --no-print-directory SANITIZE= build/default/gcs build/default/init
+	BUILD=build/default WITH_RUNC=$(WITH_RUNC) initrd/build.sh
 
 demo: deps
 	@echo "make demo: not yet: the lcow CLI has not landed; 'make check' tests what exists today."

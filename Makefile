@@ -60,6 +60,12 @@ AGENT_SRCS := $(wildcard guest/gcs/*.c)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
 AGENT := $(BUILD)/gcs
 
+# ---- host: the lcow CLI (runhcs's commands on Linux hosts) ----
+CLI_SRCS := $(wildcard host/cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+CLI_LIB := $(BUILD)/liblcowcli.a
+LCOW := $(BUILD)/lcow
+
 # ---- guest: the UVM's PID 1 (static) ----
 INIT_SRCS := $(wildcard guest/init/*.c)
 INIT_OBJS := $(INIT_SRCS:%.c=$(BUILD)/%.o)
@@ -93,7 +99,8 @@ all: deps build
 
 .PHONY: build
 build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
-	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS)
+	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
+	$(if $(CLI_SRCS),$(LCOW))
 
 help:
 	@sed -n '1,4p' Makefile
@@ -154,9 +161,19 @@ $(AGENT): $(AGENT_OBJS) $(PROTO_LIB)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Iguest/gcs -Ihost/vsock $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Iguest/gcs -Ihost/vsock -Ihost/cli $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
+$(CLI_LIB): $(filter-out %/main.o,$(CLI_OBJS))
+	rm -f $@ && ar rcs $@ $^
+
+$(LCOW): $(BUILD)/host/cli/main.o $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
+
+# Suites of the CLI's internals (test_cli_*.c) link its objects, all but main.
+$(BUILD)/tests/unit/test_cli_%: $(BUILD)/tests/unit/test_cli_%.o $(UNIT_UTIL) $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(INIT): $(INIT_OBJS)

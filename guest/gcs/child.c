@@ -108,6 +108,19 @@ static void on_exit_status(void *data, pid_t pid, int status)
 	maybe_finish(h);
 }
 
+void child_spawnattr_init(posix_spawnattr_t *attr)
+{
+	sigset_t empty, def;
+
+	posix_spawnattr_init(attr);
+	sigemptyset(&empty);
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigmask(attr, &empty);
+	posix_spawnattr_setsigdefault(attr, &def);
+	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 int child_run(struct agent *a, char *const *argv, const struct child_options *o, child_done_cb done,
 	      void *data, pid_t *ret_pid)
 {
@@ -117,7 +130,6 @@ int child_run(struct agent *a, char *const *argv, const struct child_options *o,
 	posix_spawnattr_t attr;
 	struct helper *h;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	sigset_t empty, def;
 	int rc;
 
 	if (!o)
@@ -136,13 +148,7 @@ int child_run(struct agent *a, char *const *argv, const struct child_options *o,
 	h->data = data;
 
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&empty);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &empty);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	child_spawnattr_init(&attr);
 	for (int i = 0; i < 3; i++) {
 		int fd = o->fds[i];
 		if (fd == CHILD_CAPTURE && i > 0)

@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -42,6 +43,12 @@ struct child_options {
  */
 int child_run(struct agent *a, char *const *argv, const struct child_options *o, child_done_cb done,
 	      void *data, pid_t *ret_pid);
+
+/*
+ * Spawn attributes for a helper: an empty signal mask (the agent blocks SIGCHLD for its
+ * signalfd) and SIGPIPE, which the agent ignores, back at its default.
+ */
+void child_spawnattr_init(posix_spawnattr_t *attr);
 
 /* Number of helper processes still running (for DumpStacks). */
 size_t child_count(struct agent *a);

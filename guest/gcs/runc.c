@@ -125,18 +125,11 @@ int runc_run_sync(struct agent *a, const char *const *args)
 	if (rc < 0)
 		return rc;
 	posix_spawnattr_t attr;
-	sigset_t empty, def;
 
 	posix_spawn_file_actions_init(&fa);
 	for (int i = 0; i < 3; i++)
 		posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&empty);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &empty);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	child_spawnattr_init(&attr);
 	rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

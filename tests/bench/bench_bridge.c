@@ -3,6 +3,7 @@
  * each figure beside a baseline measured in the same run. Prints "name: value unit" lines.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,18 +42,19 @@ struct agent {
 	pid_t pid;
 };
 
-static void agent_start(struct agent *a, const char *agent_path, double *ret_us)
+/* Starts the agent (with a run root of <dir>/run when run_root) and negotiates. */
+static void agent_start(struct agent *a, const char *agent_path, bool run_root, double *ret_us)
 {
 	struct gcs_bridge_options o = { .connect_timeout_ms = 10000 };
 	struct gcs_error err = { 0 };
-	char spec[128], transport[128];
+	char spec[128], run[128];
 	double t0;
 
 	snprintf(a->dir, sizeof(a->dir), "/tmp/lcow-bench-XXXXXX");
 	if (!mkdtemp(a->dir))
 		die("mkdtemp", NULL);
 	snprintf(spec, sizeof(spec), "unix:%s/hv", a->dir);
-	snprintf(transport, sizeof(transport), "unix:%s/hv", a->dir);
+	snprintf(run, sizeof(run), "%s/run", a->dir);
 	if (gcs_transport_parse(spec, &a->t) < 0 || gcs_bridge_listen(a->t, &o, &a->b, &err) < 0)
 		die("listen", &err);
 	t0 = now_us();
@@ -62,41 +64,17 @@ static void agent_start(struct agent *a, const char *agent_path, double *ret_us)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
-		execl(agent_path, "gcs", "--transport", transport, "--log-level", "error", NULL);
+		if (run_root)
+			execl(agent_path, "gcs", "--transport", spec, "--run-root", run,
+			      "--log-level", "error", NULL);
+		else
+			execl(agent_path, "gcs", "--transport", spec, "--log-level", "error", NULL);
 		_exit(127);
 	}
 	if (gcs_bridge_connect(a->b, &err) < 0)
 		die("connect", &err);
 	if (ret_us)
 		*ret_us = now_us() - t0;
-}
-
-/* An agent whose run root is <dir>/run, for containers. */
-static void agent_start_root(struct agent *a, const char *agent_path)
-{
-	struct gcs_bridge_options o = { .connect_timeout_ms = 10000 };
-	struct gcs_error err = { 0 };
-	char spec[128], run[128];
-
-	snprintf(a->dir, sizeof(a->dir), "/tmp/lcow-bench-XXXXXX");
-	if (!mkdtemp(a->dir))
-		die("mkdtemp", NULL);
-	snprintf(spec, sizeof(spec), "unix:%s/hv", a->dir);
-	snprintf(run, sizeof(run), "%s/run", a->dir);
-	if (gcs_transport_parse(spec, &a->t) < 0 || gcs_bridge_listen(a->t, &o, &a->b, &err) < 0)
-		die("listen", &err);
-	a->pid = fork();
-	if (a->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(agent_path, "gcs", "--transport", spec, "--run-root", run, "--log-level",
-		      "error", NULL);
-		_exit(127);
-	}
-	if (gcs_bridge_connect(a->b, &err) < 0)
-		die("connect", &err);
 }
 
 static void agent_stop(struct agent *a)
@@ -417,7 +395,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* spawn -> negotiated */
 	for (int i = 0; i < 20; i++) {
-		agent_start(&a, agent_path, &spawn_us[i]);
+		agent_start(&a, agent_path, false, &spawn_us[i]);
 		agent_stop(&a);
 	}
 	for (int i = 0; i < 20; i++)
@@ -426,7 +404,7 @@ int main(int argc, char **argv)
 	printf("spawn_to_negotiated_mean: %.0f us\n", sum / 20);
 	printf("spawn_to_negotiated_p50: %.0f us\n", spawn_us[10]);
 
-	agent_start(&a, agent_path, NULL);
+	agent_start(&a, agent_path, false, NULL);
 	printf("agent_rss_after_negotiate: %ld kB\n", rss_kb(a.pid));
 
 	/* one request/response round trip (Start is a no-op in the agent) */
@@ -502,7 +480,7 @@ int main(int argc, char **argv)
 		double create, first, floor_us;
 		char run[160];
 
-		agent_start_root(&a, agent_path);
+		agent_start(&a, agent_path, true, NULL);
 		snprintf(run, sizeof(run), "%s/run", a.dir);
 		bench_container(&a, 10, &create, &first);
 		floor_us = bench_runc_run(a.dir, 10);

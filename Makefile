@@ -189,6 +189,11 @@ $(VSOCK): $(BUILD)/host/vsock/main.o $(VSOCK_LIB)
 $(BUILD)/tests/unit/test_vsock_%: $(BUILD)/tests/unit/test_vsock_%.o $(UNIT_UTIL) $(VSOCK_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(CHECK_LIBS)
 
+# Suites of init's internals (test_init_*.c) link its objects, all but main.
+$(BUILD)/tests/unit/test_init_%.o: ALL_CFLAGS += -Iguest/init
+$(BUILD)/tests/unit/test_init_%: $(BUILD)/tests/unit/test_init_%.o $(UNIT_UTIL) $(filter-out %/main.o,$(INIT_OBJS))
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
+
 # Suites of the agent's internals (test_agent_*.c) link its objects, all but main.
 AGENT_LIB := $(BUILD)/libgcsagent.a
 $(AGENT_LIB): $(filter-out %/main.o,$(AGENT_OBJS))

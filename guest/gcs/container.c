@@ -14,9 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -73,17 +71,27 @@ struct call {
 static unsigned console_counter;
 
 /*
- * runc cannot pivot_root away from an initramfs (the UVM's root when the agent runs from the
- * initrd): there containers are created with --no-pivot, as hcsshim's own UVM does.
+ * runc cannot pivot_root away from an initramfs root: there containers are created with
+ * --no-pivot. (lcow's init switches root onto a tmpfs first, so this is for other inits.)
  */
 static bool root_is_initramfs(void)
 {
 	static int cached = -1;
-	struct statfs st;
+	_cleanup_fclose_ FILE *f = NULL;
+	char line[1024];
 
-	if (cached < 0)
-		cached = statfs("/", &st) == 0 &&
-			 (st.f_type == RAMFS_MAGIC || st.f_type == TMPFS_MAGIC);
+	if (cached >= 0)
+		return cached;
+	cached = 0;
+	/* The root mount's type: "rootfs" until an init switches root (lcow's init does). */
+	f = fopen("/proc/self/mountinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char mnt[512], *sep;
+		if (sscanf(line, "%*d %*d %*s %*s %511s", mnt) != 1 || strcmp(mnt, "/") != 0)
+			continue;
+		sep = strstr(line, " - ");
+		cached = sep && !strncmp(sep + 3, "rootfs ", 7);
+	}
 	return cached;
 }
 

@@ -223,6 +223,7 @@ check: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-integration
+	@$(MAKE) --no-print-directory vm-check
 
 # Boots lcow's utility VM under QEMU (TCG) and runs the VM suites in it.
 .PHONY: vm-check

@@ -333,10 +333,11 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	qemus = count_procs("qemu-system-x86_64 -accel tcg -M microvm,memory-backend=mem");
+	/* The bracket keeps pgrep's own shell from matching. */
+	qemus = count_procs("[q]emu-system-x86_64 -accel tcg -M microvm,memory-backend=mem");
 	if (qemus > 0) {
 		fprintf(stderr, "vm suite: %d QEMU processes were left behind\n", qemus);
-		if (system("pkill -KILL -f 'qemu-system-x86_64 -accel tcg -M microvm,memory-backend=mem'") !=
+		if (system("pkill -KILL -f '[q]emu-system-x86_64 -accel tcg -M microvm,memory-backend=mem'") !=
 		    0)
 			fprintf(stderr, "vm suite: pkill failed\n");
 		failed++;

@@ -257,14 +257,17 @@ BENCH := $(BUILD)/tests/bench/bench_bridge
 
 $(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' \
+		-DLCOW_INITRD='"$(CURDIR)/$(IMG)/initrd.img"' -DLCOW_VSOCK='"$(CURDIR)/$(VSOCK)"' \
+		-MMD -MP -c -o $@ $<
 
 $(BENCH): $(BUILD)/tests/bench/bench_bridge.o $(GCS_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
 .PHONY: bench
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH) $(AGENT)
+	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
+	@$(MAKE) --no-print-directory $(BENCH) $(AGENT) $(VSOCK)
 	$(BENCH) $(AGENT) 1000
 
 # ---- fuzzing (clang + libFuzzer) ----

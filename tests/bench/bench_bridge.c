@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <lcow/gcs.h>
+#include <lcow/uvm.h>
 
 extern char **environ;
 
@@ -379,6 +380,72 @@ static double bench_runc_run(const char *dir, int n)
 	return total / n;
 }
 
+/* ---- the same through a QEMU utility VM (TCG) ---- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static void bench_vm(int n)
+{
+	static const char *argv[] = { "/bin/gcs", "--help", NULL };
+	char dir[64];
+	int boots[5];
+	struct lcow_uvm *u = NULL;
+
+	if (access(LCOW_KERNEL, R_OK) < 0 || access(LCOW_INITRD, R_OK) < 0) {
+		printf("vm: skipped: %s is missing (make initrd)\n", LCOW_INITRD);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "/tmp/lcow-bench-vm-XXXXXX");
+	if (!mkdtemp(dir))
+		die("mkdtemp", NULL);
+	for (int i = 0; i < 5; i++) {
+		struct lcow_uvm_options o = { .state_dir = dir,
+					      .kernel = LCOW_KERNEL,
+					      .initrd = LCOW_INITRD,
+					      .vsock_device = LCOW_VSOCK,
+					      .agent_cmdline =
+						      "-e 1 /bin/vsockexec -e 109 /bin/gcs -v4 "
+						      "-log-format json -loglevel info" };
+		struct gcs_error err = { 0 };
+		if (lcow_uvm_start(&o, &u, &err) < 0)
+			die("boot", &err);
+		boots[i] = lcow_uvm_boot_ms(u);
+		if (i < 4)
+			lcow_uvm_stop(u);
+	}
+	qsort(boots, 5, sizeof(int), cmp_int);
+	printf("vm_boot_to_negotiated_median: %d ms (of 5: %d..%d)\n", boots[2], boots[0],
+	       boots[4]);
+	{
+		struct gcs_error err = { 0 };
+		double t0 = now_us(), *lat = calloc((size_t)n, sizeof(double));
+		struct stats s;
+		for (int i = 0; i < n; i++)
+			if (gcs_start_container(lcow_uvm_bridge(u), "c", &err) < 0)
+				die("start", &err);
+		printf("vm_bridge_roundtrip_mean: %.1f us\n", (now_us() - t0) / n);
+		for (int i = 0; i < n; i++) {
+			double t1 = now_us();
+			exec_wait(lcow_uvm_bridge(u), argv, 2, -1);
+			lat[i] = now_us() - t1;
+		}
+		s = summarize(lat, n);
+		printf("vm_exec_wait_static_binary_p50: %.0f us (mean %.0f, p99 %.0f)\n", s.p50,
+		       s.mean, s.p99);
+		free(lat);
+	}
+	lcow_uvm_stop(u);
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "bench: could not remove %s\n", dir);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *agent_path = argc > 1 ? argv[1] : "build/default/gcs";
@@ -492,6 +559,7 @@ int main(int argc, char **argv)
 		printf("agent_rss_after_containers: %ld kB\n", rss_kb(a.pid));
 		agent_stop(&a);
 	}
+	bench_vm(100);
 	free(lat);
 	free(floor);
 	return 0;

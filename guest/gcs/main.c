@@ -17,7 +17,7 @@
 #include "cleanup.h"
 #include "child.h"
 #include "log.h"
-#include "spawn.h"
+#include "procspawn.h"
 
 static const char usage[] =
 	"Usage: gcs [OPTIONS]\n"

@@ -20,7 +20,7 @@
 #include "agent.h"
 #include "cleanup.h"
 #include "log.h"
-#include "spawn.h"
+#include "procspawn.h"
 #include "relay.h"
 
 struct process {

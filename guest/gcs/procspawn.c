@@ -1,5 +1,5 @@
 /* posix_spawn-based process start: cheap (vfork-style) and reports exec errors synchronously. */
-#include "spawn.h"
+#include "procspawn.h"
 
 #include <errno.h>
 #include <fcntl.h>

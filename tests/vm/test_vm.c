@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -174,6 +175,151 @@ START_TEST(test_vm_boot_and_processes)
 }
 END_TEST
 
+struct pump {
+	int fd;
+	size_t total;
+	unsigned long long sum;
+};
+
+static unsigned long long mix(unsigned long long h, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void *feed(void *arg)
+{
+	struct pump *w = arg;
+	unsigned char buf[65536];
+	unsigned long long seed = 7;
+
+	w->sum = 1469598103934665603ull;
+	for (size_t off = 0; off < w->total;) {
+		size_t n = w->total - off < sizeof(buf) ? w->total - off : sizeof(buf);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			buf[i] = (unsigned char)(seed >> 56);
+		}
+		w->sum = mix(w->sum, buf, n);
+		for (size_t done = 0; done < n;) {
+			ssize_t r = send(w->fd, buf + done, n - done, MSG_NOSIGNAL);
+			if (r <= 0)
+				return NULL;
+			done += (size_t)r;
+		}
+		off += n;
+	}
+	shutdown(w->fd, SHUT_WR);
+	return NULL;
+}
+
+struct many {
+	struct gcs_bridge *b;
+	int i;
+	bool ok;
+};
+
+static void *echo_one(void *arg)
+{
+	struct many *m = arg;
+	char word[32], want[40], out[64];
+
+	snprintf(word, sizeof(word), "vsock-stream-%d", m->i);
+	snprintf(want, sizeof(want), "%s\n", word);
+	m->ok = run(m->b, (const char *const[]){ BB, "echo", word, NULL }, NULL, out,
+		    sizeof(out)) == 0 &&
+		!strcmp(out, want);
+	return NULL;
+}
+
+/*
+ * The vsock device's stream scenarios, as the agent uses them: guest-dialed streams carrying
+ * data both ways with half-close, back-pressure over 8 MiB, 64 streams at once, and a refused
+ * port answered at once.
+ */
+START_TEST(test_vm_vsock_streams)
+{
+	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
+	struct gcs_error err = { 0 };
+	struct lcow_uvm *u = boot("streams", &base, 1);
+	struct gcs_bridge *b = lcow_uvm_bridge(u);
+
+	ck_assert_msg(gcs_add_scsi_layer(b, 0, 1, "/run/mounts/scsi/m0", true, &err) == 0, "%s",
+		      err.message);
+	/* 8 MiB through cat, read slowly at first: nothing lost, the checksums agree. */
+	{
+		static const char *argv[] = { BB, "cat", NULL };
+		struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 2 };
+		struct gcs_exec_options o = { .params = &pp };
+		struct pump w = { .total = 8u << 20 };
+		unsigned long long sum = 1469598103934665603ull;
+		unsigned char buf[65536];
+		struct gcs_process *p;
+		pthread_t th;
+		size_t got = 0;
+		uint32_t code;
+		int out;
+
+		o.stdio[GCS_STDIN].mode = GCS_STDIO_SOCKET;
+		o.stdio[GCS_STDOUT].mode = GCS_STDIO_SOCKET;
+		ck_assert_msg(gcs_process_exec(b, &o, &p, &err) == 0, "%s", err.message);
+		w.fd = gcs_process_stdio_fd(p, GCS_STDIN);
+		out = gcs_process_stdio_fd(p, GCS_STDOUT);
+		ck_assert_int_eq(pthread_create(&th, NULL, feed, &w), 0);
+		sleep(2); /* let the guest fill every buffer on the way */
+		for (ssize_t r; (r = read(out, buf, sizeof(buf))) > 0; got += (size_t)r)
+			sum = mix(sum, buf, (size_t)r);
+		pthread_join(th, NULL);
+		ck_assert_uint_eq(got, w.total);
+		ck_assert_msg(sum == w.sum, "the stream was altered");
+		ck_assert_int_eq(gcs_process_wait(p, 60000, &code, &err), 0);
+		ck_assert_uint_eq(code, 0);
+		gcs_process_free(p);
+	}
+	/* 64 streams at once. */
+	{
+		struct many m[64];
+		pthread_t th[64];
+		for (int i = 0; i < 64; i++) {
+			m[i] = (struct many){ b, i, false };
+			ck_assert_int_eq(pthread_create(&th[i], NULL, echo_one, &m[i]), 0);
+		}
+		for (int i = 0; i < 64; i++) {
+			pthread_join(th[i], NULL);
+			ck_assert_msg(m[i].ok, "stream %d", i);
+		}
+	}
+	/* A port nobody listens on is refused at once, not after a timeout. */
+	{
+		uint32_t type;
+		char *body = NULL;
+		long long t0, ms;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t0 = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+		ck_assert_int_eq(
+			gcs_bridge_call_raw(
+				b, GCS_MSG_EXECUTE_PROCESS_REQ,
+				"{\"ContainerId\":\"00000000-0000-0000-0000-000000000000\","
+				"\"Settings\":{\"ProcessParameters\":\"{\\\"CommandArgs\\\":"
+				"[\\\"/bin/gcs\\\"],\\\"CreateStdOutPipe\\\":true}\","
+				"\"VsockStdioRelaySettings\":{\"StdOut\":4321}}}",
+				30000, &type, &body, &err),
+			0);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ms = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - t0;
+		ck_assert_msg(strstr(body, "\"Result\":-2147467259") && strstr(body, "4321"), "%s",
+			      body);
+		ck_assert_msg(ms < 1000, "refused after %lld ms", ms);
+		free(body);
+	}
+	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 1, "/run/mounts/scsi/m0", &err) == 0, "%s",
+		      err.message);
+	lcow_uvm_stop(u);
+}
+END_TEST
+
 static json_t *container_spec(const char *rootfs)
 {
 	return json_pack("{s:s, s:{s:[sss], s:[s], s:s, s:{s:i, s:i}}, s:{s:s}, s:s, "
@@ -328,19 +474,25 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_vm_boot_and_processes);
 	tcase_add_test(tc, test_vm_container);
+	tcase_add_test(tc, test_vm_vsock_streams);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	/* The bracket keeps pgrep's own shell from matching. */
-	qemus = count_procs("[q]emu-system-x86_64 -accel tcg -M microvm,memory-backend=mem");
-	if (qemus > 0) {
-		fprintf(stderr, "vm suite: %d QEMU processes were left behind\n", qemus);
-		if (system("pkill -KILL -f '[q]emu-system-x86_64 -accel tcg -M microvm,memory-backend=mem'") !=
-		    0)
-			fprintf(stderr, "vm suite: pkill failed\n");
-		failed++;
+	/* Only QEMUs of this run (their console log lies in our dir); the bracket keeps pgrep's
+	 * own shell from matching. */
+	{
+		char pat[160], cmd[256];
+		snprintf(pat, sizeof(pat), "[q]emu-system-x86_64 .*%s/", layers.dir);
+		qemus = count_procs(pat);
+		if (qemus > 0) {
+			fprintf(stderr, "vm suite: %d QEMU processes were left behind\n", qemus);
+			snprintf(cmd, sizeof(cmd), "pkill -KILL -f '%s'", pat);
+			if (system(cmd) != 0)
+				fprintf(stderr, "vm suite: pkill failed\n");
+			failed++;
+		}
 	}
 	if (layers_destroy(&layers, report, sizeof(report)) > 0) {
 		fprintf(stderr, "vm suite: leftovers: %s\n", report);

@@ -235,10 +235,14 @@ static int build_qemu_argv(struct lcow_uvm *u, const struct lcow_uvm_options *o,
 	/* /dev/kvm exists here but hangs stock guests (a nested PVM): TCG always. */
 	ARG("-accel");
 	ARG("tcg");
+	/* microvm boots fastest; pmem needs PCI (on microvm the region lands at 0), so q35. */
 	ARG("-M");
-	ARG("microvm,memory-backend=mem");
+	ARG(o->n_pmem ? "q35,memory-backend=mem" : "microvm,memory-backend=mem");
 	ARG("-m");
-	ARG("%uM", mem);
+	if (o->n_pmem)
+		ARG("%uM,slots=%zu,maxmem=%uM", mem, o->n_pmem, mem + 4096 * (unsigned)o->n_pmem);
+	else
+		ARG("%uM", mem);
 	ARG("-smp");
 	ARG("%u", o->cpus ? o->cpus : 1);
 	ARG("-object");
@@ -261,10 +265,21 @@ static int build_qemu_argv(struct lcow_uvm *u, const struct lcow_uvm_options *o,
 	ARG("-chardev");
 	ARG("socket,id=vsock0,path=%s", u->vhost);
 	ARG("-device");
-	ARG("vhost-user-vsock-device,chardev=vsock0");
+	ARG("vhost-user-vsock-%s,chardev=vsock0", o->n_pmem ? "pci" : "device");
 	for (unsigned i = 0; i < ctrls; i++) {
 		ARG("-device");
-		ARG("virtio-scsi-device,id=scsi%u", i);
+		ARG("virtio-scsi-%s,id=scsi%u", o->n_pmem ? "pci" : "device", i);
+	}
+	for (size_t i = 0; i < o->n_pmem; i++) {
+		struct stat st;
+		if (stat(o->pmem[i].path, &st) < 0)
+			return -errno;
+		/* The backend's size must be the file's. */
+		ARG("-object");
+		ARG("memory-backend-file,id=pm%zu,share=off,readonly=on,mem-path=%s,size=%lld", i,
+		    o->pmem[i].path, (long long)st.st_size);
+		ARG("-device");
+		ARG("virtio-pmem-pci,memdev=pm%zu,id=vpm%zu", i, i);
 	}
 	for (size_t i = 0; i < o->n_disks; i++) {
 		const struct lcow_uvm_disk *d = &o->disks[i];
@@ -361,7 +376,8 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 	}
 	rc = build_qemu_argv(u, o, argv, ARRAY_SIZE(argv), strings, sizeof(strings));
 	if (rc < 0) {
-		gcs_error_set(err, rc, HR_FAIL, "QEMU command line too long");
+		gcs_error_set(err, rc, HR_FAIL, "QEMU command line: %s",
+			      rc == -E2BIG ? "too long" : strerror(-rc));
 		lcow_uvm_stop(u);
 		return rc;
 	}

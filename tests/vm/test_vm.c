@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -326,6 +327,75 @@ START_TEST(test_vm_vsock_streams)
 }
 END_TEST
 
+/* VPMemDevice on q35: a layer on /dev/pmem0, then the same through dm-linear (MappingInfo). */
+START_TEST(test_vm_pmem)
+{
+	char dir[128], out[4096];
+	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
+	const struct lcow_uvm_pmem pm = { layers.upper };
+	struct lcow_uvm_options o = {
+		.state_dir = dir,
+		.kernel = LCOW_KERNEL,
+		.initrd = LCOW_INITRD,
+		.vsock_device = LCOW_VSOCK,
+		.disks = &base,
+		.n_disks = 1,
+		.pmem = &pm,
+		.n_pmem = 1,
+		.boot_timeout_ms = 90000,
+		.on_log = on_log,
+	};
+	struct gcs_error err = { 0 };
+	struct gcs_proto_vpmem_mapping map = { 0, 0 };
+	struct gcs_proto_modify_req req = {
+		.base = { .container_id = GCS_NULL_GUID_STRING },
+		.request_type = GCS_REQUEST_TYPE_ADD,
+		.resource_type = GCS_RESOURCE_VPMEM_DEVICE,
+		.has_settings = true,
+	};
+	struct lcow_uvm *u = NULL;
+	struct gcs_bridge *b;
+	char mapped[96];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/pmem", layers.dir);
+	ck_assert_msg(lcow_uvm_start(&o, &u, &err) == 0, "boot: %s", err.message);
+	fprintf(stderr, "vm pmem (q35): negotiated %d ms after QEMU started\n",
+		lcow_uvm_boot_ms(u));
+	b = lcow_uvm_bridge(u);
+	ck_assert_msg(gcs_add_scsi_layer(b, 0, 1, "/run/mounts/scsi/m0", true, &err) == 0, "%s",
+		      err.message);
+	ck_assert_msg(gcs_add_pmem_layer(b, 0, "/run/layers/p0", &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(run(b,
+			      (const char *const[]){ BB, "cat", "/run/layers/p0/upper.txt", NULL },
+			      NULL, out, sizeof(out)),
+			  0);
+	ck_assert_msg(strstr(out, LAYERS_UPPER_TEXT), "%s", out);
+	ck_assert_msg(gcs_remove_pmem_layer(b, 0, "/run/layers/p0", &err) == 0, "%s", err.message);
+
+	/* The whole image again, as a multi-mapped layer would be: dm-linear over the range. */
+	ck_assert_int_eq(stat(layers.upper, &st), 0);
+	map.device_size_in_bytes = (uint64_t)st.st_size;
+	snprintf(mapped, sizeof(mapped), "/run/layers/p0-0-%lld", (long long)st.st_size);
+	req.settings.vpmem_device.mount_path = mapped;
+	req.settings.vpmem_device.mapping_info = &map;
+	ck_assert_msg(gcs_modify_settings(b, &req, &err) == 0, "%s", err.message);
+	{
+		char path[160];
+		snprintf(path, sizeof(path), "%s/upper.txt", mapped);
+		ck_assert_uint_eq(run(b, (const char *const[]){ BB, "cat", path, NULL }, NULL, out,
+				      sizeof(out)),
+				  0);
+		ck_assert_msg(strstr(out, LAYERS_UPPER_TEXT), "%s", out);
+	}
+	req.request_type = GCS_REQUEST_TYPE_REMOVE;
+	ck_assert_msg(gcs_modify_settings(b, &req, &err) == 0, "%s", err.message);
+	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 1, "/run/mounts/scsi/m0", &err) == 0, "%s",
+		      err.message);
+	lcow_uvm_stop(u);
+}
+END_TEST
+
 static json_t *container_spec(const char *rootfs)
 {
 	return json_pack("{s:s, s:{s:[sss], s:[s], s:s, s:{s:i, s:i}}, s:{s:s}, s:s, "
@@ -481,6 +551,7 @@ int main(void)
 	tcase_add_test(tc, test_vm_boot_and_processes);
 	tcase_add_test(tc, test_vm_container);
 	tcase_add_test(tc, test_vm_vsock_streams);
+	tcase_add_test(tc, test_vm_pmem);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

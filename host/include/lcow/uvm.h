@@ -17,6 +17,11 @@ struct lcow_uvm_disk {
 	unsigned lun; /* 0-255 */
 };
 
+/* A read-only layer on virtio-pmem: the guest's /dev/pmem<n>, n in the order given. */
+struct lcow_uvm_pmem {
+	const char *path; /* an ext4 image file */
+};
+
 struct lcow_uvm_options {
 	const char *state_dir; /* created; holds sockets, the console log, the QMP socket */
 	const char *kernel; /* PVH vmlinux (default: build/default/vmlinux next to the initrd) */
@@ -30,6 +35,9 @@ struct lcow_uvm_options {
 	unsigned scsi_controllers; /* virtio-scsi controllers to create (default 1) */
 	const struct lcow_uvm_disk *disks;
 	size_t n_disks;
+	/* virtio-pmem layers; they need PCI, so the machine is q35 instead of microvm. */
+	const struct lcow_uvm_pmem *pmem;
+	size_t n_pmem;
 	int boot_timeout_ms; /* boot to negotiated (default 60 s, TCG-sized) */
 	/* Each JSON log line of the agent (port 109), and the launcher's own messages. */
 	void (*on_log)(void *user, const char *line);
@@ -61,3 +69,68 @@ GCS_EXPORT int lcow_uvm_remove_disk(struct lcow_uvm *u, unsigned controller, uns
 
 /* Closes the bridge, kills QEMU and the device, removes the sockets. Safe on any state. */
 GCS_EXPORT void lcow_uvm_stop(struct lcow_uvm *u);
+
+/* ---- process mode: a "UVM" without a hypervisor ---- */
+
+/*
+ * The agent (gcs) runs on the host as a process in fresh mount, PID, UTS, IPC and network
+ * namespaces, on the hybrid-vsock transport unix:<state_dir>/hv, with --run-root
+ * <state_dir>/run, --sysfs-root <state_dir>/sys, --dev-root <state_dir>/dev and --runc-root
+ * <state_dir>/run/runc. Guest paths are therefore host paths under <state_dir>/run. Disks are
+ * loop devices presented as SCSI LUNs through a stand-in sysfs tree, exactly where the agent
+ * looks for them. Same protocol, same agent code above the device lookup; for development, CI
+ * and hosts without virtualization.
+ *
+ * NOT a security boundary: the containers share the host's kernel, and the agent runs as root
+ * in the host's user namespace and cgroup tree.
+ */
+struct lcow_puvm_options {
+	const char *state_dir; /* created (0700); removed by lcow_puvm_stop */
+	const char *agent; /* the gcs binary */
+	const char *runc; /* the agent's --runc (NULL: runc from PATH) */
+	const char *
+		log_level; /* the agent's --log-level (NULL: info); its log: <state_dir>/agent.log */
+	int boot_timeout_ms; /* start to negotiated (default 20 s) */
+	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
+	void *user;
+};
+
+struct lcow_puvm;
+
+/* Starts the agent and returns once it has negotiated; on failure everything is torn down. */
+GCS_EXPORT int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
+			       struct gcs_error *err);
+GCS_EXPORT struct gcs_bridge *lcow_puvm_bridge(struct lcow_puvm *u);
+/* The agent's run root (<state_dir>/run): guest paths such as /run/gcs/c/<id> live under it. */
+GCS_EXPORT const char *lcow_puvm_run_root(const struct lcow_puvm *u);
+/* Host pid of the agent (PID 1 of its PID namespace). */
+GCS_EXPORT int lcow_puvm_agent_pid(const struct lcow_puvm *u);
+/*
+ * Attaches d->path to a loop device (read-only as asked; a fixed VHD without its footer) and
+ * presents it as LUN d->lun of SCSI controller d->controller (0-3, LUN 0-63):
+ * <sys>/bus/vmbus/devices/<controller-guid>/host<C>/, <sys>/bus/scsi/devices/C:0:0:<lun>/
+ * block/loopN/ and .../delete, <dev>/loopN -> /dev/loopN.
+ */
+GCS_EXPORT int lcow_puvm_add_disk(struct lcow_puvm *u, const struct lcow_uvm_disk *d,
+				  struct gcs_error *err);
+/* Detaches the loop device of that LUN and removes its tree entries. */
+GCS_EXPORT int lcow_puvm_remove_disk(struct lcow_puvm *u, unsigned controller, unsigned lun,
+				     struct gcs_error *err);
+/*
+ * Closes the bridge, kills the agent's PID namespace (thawing frozen runc containers first),
+ * detaches the loop devices, removes the runc containers' cgroups and the state directory.
+ */
+GCS_EXPORT void lcow_puvm_stop(struct lcow_puvm *u);
+/*
+ * What lcow_puvm_stop does, for a state directory whose owner died: kills its agent if it still
+ * runs, thaws and removes runc's cgroups, unmounts, detaches loop devices, removes the
+ * directory. Returns the number of leftovers it cleaned up.
+ */
+GCS_EXPORT int lcow_puvm_sweep(const char *state_dir);
+
+/*
+ * The bytes of a disk image a guest should see: its size, or for a fixed VHD (raw data and a
+ * 512-byte "conectix" footer) the size without the footer. Dynamic and differencing VHDs are
+ * -EMEDIUMTYPE. ret_vhd (may be NULL) says whether a footer was found.
+ */
+GCS_EXPORT int lcow_disk_data_size(const char *path, unsigned long long *ret_size, bool *ret_vhd);

@@ -87,20 +87,24 @@ IT_SRCS := $(filter-out tests/integration/harness.c tests/integration/layers.c,$
 IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 IT_UTIL := $(BUILD)/tests/integration/harness.o $(BUILD)/tests/integration/layers.o
 
+# ---- CLI tests: the built lcow binary driven as a user would (process-mode UVMs) ----
+CLI_TEST_SRCS := $(wildcard tests/cli/test_*.c)
+CLI_TEST_BINS := $(CLI_TEST_SRCS:tests/cli/%.c=$(BUILD)/tests/cli/%)
+
 # ---- the VM suite: lcow's kernel and initrd under QEMU ----
 VM_SRCS := $(wildcard tests/vm/test_*.c)
 VM_BINS := $(VM_SRCS:tests/vm/%.c=$(BUILD)/tests/vm/%)
 # The initrd's agent and init are always the static default build.
 IMG := build/default
 
-.PHONY: all deps check check-unit check-integration fuzz install clean fmt fmt-check demo help
+.PHONY: all deps check check-unit check-integration check-cli fuzz install clean fmt fmt-check demo help
 
 all: deps build
 
 .PHONY: build
 build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
-	$(if $(CLI_SRCS),$(LCOW))
+	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -223,6 +227,7 @@ check: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-integration
+	@$(MAKE) --no-print-directory check-cli
 	@$(MAKE) --no-print-directory vm-check
 
 # Boots lcow's utility VM under QEMU (TCG) and runs the VM suites in it.
@@ -243,6 +248,21 @@ check-integration: $(IT_BINS) $(AGENT)
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),4,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
 	done; \
 	if [ $$fail = 0 ]; then echo "check: all integration suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
+
+$(BUILD)/tests/cli/%.o: tests/cli/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DLCOW_BIN='"$(CURDIR)/$(LCOW)"' -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/cli/%: $(BUILD)/tests/cli/%.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
+
+# The lcow binary of this build, its agent next to it; every suite runs even when one fails.
+check-cli: $(CLI_TEST_BINS) $(LCOW) $(AGENT)
+	@fail=0; for t in $(CLI_TEST_BINS); do \
+		echo "== $$t"; \
+		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),4,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "check: all CLI suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
 
 # Runs every suite even when one fails; fails if any did.
 check-unit: $(UNIT_BINS)
@@ -307,8 +327,8 @@ install: build
 	$(call write_pc,$(DESTDIR)$(PREFIX)/lib/pkgconfig/gcs.pc)
 	install -m 0644 protocol/include/gcs/*.h $(DESTDIR)$(PREFIX)/include/gcs/
 	install -m 0644 host/include/lcow/*.h $(DESTDIR)$(PREFIX)/include/lcow/
-	install -m 0755 $(GCSCTL) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/libexec/lcow/
+	install -m 0755 $(GCSCTL) $(LCOW) $(VSOCK) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(AGENT) $(INIT) $(DESTDIR)$(PREFIX)/libexec/lcow/
 
 # ---- formatting ----
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
@@ -325,8 +345,13 @@ initrd: deps
 	@$(MAKE) --no-print-directory SANITIZE= build/default/gcs build/default/init
 	BUILD=build/default WITH_RUNC=$(WITH_RUNC) initrd/build.sh
 
+# A busybox container in a utility VM through `lcow run` (demo/demo.sh): QEMU when the UVM
+# image builds and boots here, else process mode, said so.
 demo: deps
-	@echo "make demo: not yet: the lcow CLI has not landed; 'make check' tests what exists today."
+	@$(MAKE) --no-print-directory SANITIZE= build
+	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1 \
+		|| echo "make demo: the UVM image did not build: the demo runs in process mode"
+	BUILD=build/default demo/demo.sh
 
 clean:
 	rm -rf build

@@ -80,7 +80,8 @@ struct storage_entry {
 	int fd; /* Plan 9: the connection being dialed */
 	bool fd_watched;
 	struct loop_source src;
-	struct loop_timer dial_timer;
+	struct loop_timer dial_timer; /* Plan 9: the dial; SCSI: the next probe of a new disk */
+	unsigned probes;
 	bool read_only;
 	char share[256];
 };
@@ -457,6 +458,16 @@ static bool same_fs_family(const char *probed, const char *wanted)
 	return strcmp(probed, wanted) == 0;
 }
 
+static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err);
+
+static void on_probe_retry(struct loop_timer *t)
+{
+	struct storage_entry *e = container_of(t, struct storage_entry, dial_timer);
+	struct gcs_error err = { 0 };
+
+	mvd_found(&e->wait, 0, &err);
+}
+
 static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err)
 {
 	struct storage_entry *e = container_of(w, struct storage_entry, wait);
@@ -468,6 +479,15 @@ static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err)
 	}
 	if (e->ensure_fs) {
 		rc = storage_fs_probe(e->source, probed, sizeof(probed), err);
+		/*
+		 * A hot-added SCSI disk shows in sysfs a moment before it can be opened
+		 * (ENXIO): try again for up to 5 s.
+		 */
+		if (rc == -ENXIO && e->probes++ < 250) {
+			gcs_error_clear(err);
+			loop_timer_arm(e->a->loop, &e->dial_timer, 20, on_probe_retry);
+			return;
+		}
 		if (rc < 0) {
 			entry_fail(e, rc, err);
 			return;

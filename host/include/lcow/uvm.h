@@ -88,8 +88,8 @@ struct lcow_puvm_options {
 	const char *state_dir; /* created (0700); removed by lcow_puvm_stop */
 	const char *agent; /* the gcs binary */
 	const char *runc; /* the agent's --runc (NULL: runc from PATH) */
-	const char *
-		log_level; /* the agent's --log-level (NULL: info); its log: <state_dir>/agent.log */
+	/* The agent's --log-level (NULL: info); it logs to <state_dir>/agent.log. */
+	const char *log_level;
 	int boot_timeout_ms; /* start to negotiated (default 20 s) */
 	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
 	void *user;

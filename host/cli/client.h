@@ -1,0 +1,64 @@
+/*
+ * The CLI's side of a UVM daemon: finding a container's UVM, checking that its daemon runs,
+ * starting a daemon, requests with deadlines, and the foreground wait of run and exec.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lcow/gcs.h>
+
+#include "ctl.h"
+#include "vm.h"
+
+#define CALL_MS 60000 /* an ordinary request */
+#define CREATE_MS 300000 /* create and delete: disks, mkfs, runc in a TCG guest */
+#define QUICK_MS 5000 /* signal forwarding, resize, list */
+
+/* The UVM of a container (and its record): -ENOENT and "container does not exist". */
+int client_container(const char *id, char *uvm, size_t len, json_t **ret_record,
+		     struct gcs_error *err);
+/* 0 when the UVM's daemon runs; else -ESRCH (or -ENOENT: no such UVM) with why in err. */
+int client_check_uvm(const char *uvm, struct gcs_error *err);
+/*
+ * One request with fds attached, one answer within timeout_ms: 0 and the answer in *ret (may be
+ * NULL) when it says ok; -EREMOTEIO with the daemon's message in err, and its code (when it gave
+ * one) in code; a daemon that died or hung is reported as such.
+ */
+int client_call(const char *uvm, json_t *req, const int *fds, size_t n_fds, int timeout_ms,
+		json_t **ret, char *code, size_t code_len, struct gcs_error *err);
+/* client_call that keeps the connection for a second answer (see client_wait_exit). */
+int client_begin(const char *uvm, json_t *req, const int *fds, size_t n_fds, int timeout_ms,
+		 struct ctl_conn *conn, json_t **ret, struct gcs_error *err);
+/*
+ * The foreground of run and exec: waits without a limit for the exit answer on conn, while
+ * forwarding the signals lcow gets to the process (pid 0: the container's init) and, with tty,
+ * the terminal's size on SIGWINCH. Returns the exit code, or a negative errno with err.
+ */
+int client_wait_exit(struct ctl_conn *conn, const char *uvm, const char *id, uint32_t pid, bool tty,
+		     struct gcs_error *err);
+/*
+ * Makes sure the daemon of uvm runs: starts one in the given mode (auto: see vm_resolve, with a
+ * notice on stderr when it falls back to process mode) when there is none. ret_started says
+ * whether this call started it.
+ */
+int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, bool *ret_started,
+		      struct gcs_error *err);
+
+/* A request that names only a container ({"op":op,"id":id}), to the container's UVM. */
+int client_simple(const char *op, const char *id, struct gcs_error *err);
+
+/* ---- terminals ---- */
+
+/* Puts the terminal on fd in raw mode until exit (restored by an atexit handler). */
+void term_raw(int fd);
+/* The size of the terminal on fd, as rows and cols fields of req (nothing when not a tty). */
+void term_size(int fd, json_t *req);
+/*
+ * A host pty for a detached terminal process: the master goes to runc's console socket, the
+ * slave (raw) to *ret_slave, for the daemon to relay.
+ */
+int console_pty(const char *socket_path, int *ret_slave, struct gcs_error *err);

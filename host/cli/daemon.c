@@ -1,0 +1,460 @@
+/*
+ * `lcow uvm-daemon`: holds one UVM and serves the CLI over its control socket. See daemon.h.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static const char usage[] =
+	"Usage: lcow [GLOBAL OPTIONS] uvm-daemon [--mode qemu|process] [--pod] [--ready-fd N] UVM-ID\n"
+	"\n"
+	"Internal: the daemon that holds one UVM. create and run start it (detached, in a session\n"
+	"of its own); it boots the UVM, owns the bridge to the UVM's agent, and serves the other\n"
+	"commands over <root>/u/<uvm>/ctl.sock. It logs to --log, else <root>/u/<uvm>/daemon.log,\n"
+	"and exits after the UVM's last container is deleted (a pod: after `lcow delete UVM-ID`).\n"
+	"\n"
+	"Options:\n"
+	"  --mode qemu|process  how to run the UVM (default process)\n"
+	"  --pod                keep the UVM when its last container goes\n"
+	"  --ready-fd N         write \"ok\" or \"error: <why>\" to fd N once the UVM is up\n"
+	"  -h, --help           show this help\n";
+
+const char *ctr_status_name(enum ctr_status s)
+{
+	static const char *const names[] = { "creating", "created", "running", "paused",
+					     "stopped" };
+
+	return names[s];
+}
+
+/* ---- replies ---- */
+
+void reply_ok(struct ctl_conn *c, json_t *fields)
+{
+	json_t *r = fields ? fields : json_object();
+
+	json_object_set_new(r, "ok", json_true());
+	if (ctl_send(c, r, NULL, 0) < 0)
+		log_debug("reply: the client went away");
+	json_decref(r);
+}
+
+void reply_err(struct ctl_conn *c, const char *code, const char *fmt, ...)
+{
+	char msg[GCS_ERROR_MESSAGE_MAX + 256];
+	json_t *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_debug("reply: error: %s", msg);
+	r = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+	if (code)
+		json_object_set_new(r, "code", json_string(code));
+	if (ctl_send(c, r, NULL, 0) < 0)
+		log_debug("reply: the client went away");
+	json_decref(r);
+}
+
+/* ---- containers ---- */
+
+struct ctr *ctr_get(struct daemon *d, const char *id)
+{
+	struct ctr *c;
+
+	pthread_mutex_lock(&d->lock);
+	for (c = d->ctrs; c; c = c->next)
+		if (!strcmp(c->id, id))
+			break;
+	if (c)
+		c->refs++;
+	pthread_mutex_unlock(&d->lock);
+	return c;
+}
+
+static void ctr_free(struct ctr *c)
+{
+	/* The relays stop before their fds close. */
+	gcs_process_free(c->init);
+	for (size_t i = 0; i < c->n_fds; i++)
+		close(c->fds[i]);
+	json_decref(c->spec);
+	pthread_mutex_destroy(&c->op);
+	free(c);
+}
+
+/* The last reference of a container that left the list frees it. */
+void ctr_put(struct daemon *d, struct ctr *c)
+{
+	bool last;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&d->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&d->lock);
+	if (last)
+		ctr_free(c);
+}
+
+/* ---- the UVM ---- */
+
+static void on_notification(void *user, const struct gcs_proto_notification *n)
+{
+	struct daemon *d = user;
+
+	log_debug("notification: container %s: %s",
+		  n->base.container_id ? n->base.container_id : "", n->type ? n->type : "");
+	if (n->base.container_id)
+		ctr_notified(d, n->base.container_id);
+}
+
+static void on_vm_log(void *user, const char *line)
+{
+	(void)user;
+	log_debug("uvm: %s", line);
+}
+
+void daemon_stop_uvm(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->exiting = true;
+	pthread_mutex_unlock(&d->lock);
+	/* New clients find nobody from now on. */
+	unlink(d->sock);
+	vm_stop(&d->vm);
+	rm_rf(d->dir);
+	log_info("uvm %s: stopped", d->uvm_id);
+}
+
+void daemon_exit(struct daemon *d)
+{
+	uint64_t one = 1;
+
+	if (d->wake_fd >= 0 && write(d->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("wake: %m");
+}
+
+void op_shutdown(struct daemon *d, struct ctl_conn *c, json_t *req)
+{
+	bool force = json_is_true(json_object_get(req, "force"));
+	char names[1024] = "";
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (struct ctr *x = d->ctrs; x; x = x->next)
+		n += (size_t)snprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0, "%s%s",
+				      n ? ", " : "", x->id);
+	pthread_mutex_unlock(&d->lock);
+	if (names[0] && !force) {
+		reply_err(c, NULL, "UVM %s still has containers: %s", d->uvm_id, names);
+		return;
+	}
+	ctr_delete_all(d);
+	daemon_stop_uvm(d);
+	reply_ok(c, json_pack("{s:b}", "uvm_stopped", 1));
+	daemon_exit(d);
+}
+
+/* ---- the control socket ---- */
+
+struct conn_arg {
+	struct daemon *d;
+	int fd;
+};
+
+static void *serve_conn(void *arg)
+{
+	struct conn_arg *a = arg;
+	struct daemon *d = a->d;
+	struct ctl_conn c;
+	int fds[CTL_MAX_FDS];
+	size_t n_fds = CTL_MAX_FDS;
+	json_t *req = NULL;
+	const char *op;
+	int rc;
+
+	ctl_conn_init(&c, a->fd);
+	free(a);
+	rc = ctl_recv(&c, 30000, &req, fds, &n_fds);
+	if (rc < 0) {
+		log_debug("control: bad request: %s", strerror(-rc));
+		ctl_close(&c);
+		return NULL;
+	}
+	op = json_string_value(json_object_get(req, "op"));
+	log_debug("control: %s %s", op ? op : "?",
+		  json_string_value(json_object_get(req, "id")) ?: "");
+	if (!op)
+		op = "";
+	/* fds go to the ops that take them; the others close them here. */
+	if (!strcmp(op, "create")) {
+		op_create(d, &c, req, fds, n_fds);
+		n_fds = 0;
+	} else if (!strcmp(op, "exec")) {
+		op_exec(d, &c, req, fds, n_fds);
+		n_fds = 0;
+	} else if (!strcmp(op, "start")) {
+		op_start(d, &c, req);
+	} else if (!strcmp(op, "kill")) {
+		op_kill(d, &c, req);
+	} else if (!strcmp(op, "resize")) {
+		op_resize(d, &c, req);
+	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
+		op_pause(d, &c, req, !strcmp(op, "pause"));
+	} else if (!strcmp(op, "ps")) {
+		op_ps(d, &c, req);
+	} else if (!strcmp(op, "state")) {
+		op_state(d, &c, req);
+	} else if (!strcmp(op, "list")) {
+		op_list(d, &c);
+	} else if (!strcmp(op, "delete")) {
+		op_delete(d, &c, req);
+	} else if (!strcmp(op, "shutdown")) {
+		op_shutdown(d, &c, req);
+	} else {
+		reply_err(&c, NULL, "unknown request '%s'", op);
+	}
+	for (size_t i = 0; i < n_fds; i++)
+		close(fds[i]);
+	json_decref(req);
+	ctl_close(&c);
+	return NULL;
+}
+
+static void serve(struct daemon *d)
+{
+	_cleanup_close_ int sfd = -1;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	for (;;) {
+		struct pollfd p[3] = { { .fd = d->listen_fd, .events = POLLIN },
+				       { .fd = d->wake_fd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %m");
+			return;
+		}
+		/* The request that stopped the UVM has been answered. */
+		if (p[1].revents)
+			return;
+		if (p[2].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				log_info("uvm %s: signal %u: stopping the UVM", d->uvm_id,
+					 si.ssi_signo);
+			ctr_delete_all(d);
+			daemon_stop_uvm(d);
+			return;
+		}
+		if (p[0].revents) {
+			int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			struct conn_arg *a;
+			pthread_attr_t attr;
+			pthread_t t;
+
+			if (fd < 0)
+				continue;
+			a = malloc(sizeof(*a));
+			if (!a) {
+				close(fd);
+				continue;
+			}
+			*a = (struct conn_arg){ .d = d, .fd = fd };
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			if (pthread_create(&t, &attr, serve_conn, a) != 0) {
+				close(fd);
+				free(a);
+			}
+			pthread_attr_destroy(&attr);
+		}
+	}
+}
+
+/* ---- start-up ---- */
+
+static void ready(int fd, const char *error)
+{
+	char line[GCS_ERROR_MESSAGE_MAX + 16];
+	int n;
+
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%s%s\n", error ? "error: " : "ok", error ? error : "");
+	if (write(fd, line, (size_t)n) < 0)
+		log_debug("ready: %m");
+	close(fd);
+}
+
+static int write_uvm_json(struct daemon *d)
+{
+	char p[PATH_MAX], when[48];
+	json_t *j;
+	int rc;
+
+	time_rfc3339(when, sizeof(when));
+	j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "id", d->uvm_id, "mode", vm_mode_name(d->mode),
+		      "pod", d->pod, "created", when, "pid", (int)getpid());
+	if (!j || pathf(p, sizeof(p), "%s/uvm.json", d->dir) < 0) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	rc = json_write_file(p, j);
+	json_decref(j);
+	return rc;
+}
+
+/*
+ * Opens the control socket, then writes the pid file, then boots the UVM: a client that finds
+ * the daemon while the UVM boots has its request queued until the daemon serves.
+ */
+static int daemon_start(struct daemon *d, struct gcs_error *err)
+{
+	struct vm_start_options o = { .mode = d->mode,
+				      .debug = d->debug,
+				      .on_log = on_vm_log,
+				      .on_notification = on_notification,
+				      .user = d };
+	char vmdir[PATH_MAX], p[PATH_MAX], pid[32];
+	int rc;
+
+	if (pathf(vmdir, sizeof(vmdir), "%s/vm", d->dir) < 0 ||
+	    pathf(d->sock, sizeof(d->sock), "%s/ctl.sock", d->dir) < 0)
+		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", d->dir);
+	o.dir = vmdir;
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->wake_fd < 0)
+		return gcs_error_set(err, -errno, HR_FAIL, "eventfd: %m");
+	rc = ctl_listen(d->sock, &d->listen_fd);
+	if (rc < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "listen on %s: %s", d->sock, strerror(-rc));
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if ((rc = pathf(p, sizeof(p), "%s/daemon.pid", d->dir)) < 0 ||
+	    (rc = write_file_atomic(p, pid, 0600)) < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "write daemon.pid: %s", strerror(-rc));
+	log_info("uvm %s: starting (%s mode)", d->uvm_id, vm_mode_name(d->mode));
+	rc = vm_start(&d->vm, &o, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = write_uvm_json(d)) < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "write uvm.json: %s", strerror(-rc));
+	log_info("uvm %s: up", d->uvm_id);
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct daemon *d, int *ready_fd)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "pod", no_argument, NULL, 'p' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (vm_mode_parse(optarg, &d->mode) < 0 || d->mode == VM_AUTO)
+				return fail("uvm-daemon: --mode must be qemu or process");
+			break;
+		case 'p':
+			d->pod = true;
+			break;
+		case 'r':
+			*ready_fd = atoi(optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+			return fail("uvm-daemon: see --help");
+		}
+	}
+	if (optind + 1 != argc || !id_valid(argv[optind]))
+		return fail("uvm-daemon: expected one UVM ID");
+	snprintf(d->uvm_id, sizeof(d->uvm_id), "%s", argv[optind]);
+	return 0;
+}
+
+/* Static: client threads may still touch it while the process exits. */
+static struct daemon d = { .mode = VM_PROCESS, .listen_fd = -1, .wake_fd = -1 };
+
+int cmd_uvm_daemon(int argc, char **argv)
+{
+	struct gcs_error err = { 0 };
+	char p[PATH_MAX];
+	int ready_fd = -1, rc;
+	sigset_t set;
+
+	rc = parse(argc, argv, &d, &ready_fd);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if (ready_fd >= 0)
+		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+	d.debug = arg_debug;
+	if (store_uvm_dir(d.uvm_id, d.dir, sizeof(d.dir)) < 0 || mkdir_p(d.dir, 0700) < 0) {
+		ready(ready_fd, "cannot create the UVM's directory");
+		return 1;
+	}
+	if (!arg_log && pathf(p, sizeof(p), "%s/daemon.log", d.dir) == 0)
+		log_setup(p, arg_log_json, arg_debug);
+	if (chdir("/") < 0)
+		log_warning("chdir /: %m");
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.storage, NULL);
+	pthread_cond_init(&d.cond, NULL);
+
+	rc = daemon_start(&d, &err);
+	if (rc < 0) {
+		log_error("uvm %s: %s", d.uvm_id, err.message);
+		ready(ready_fd, err.message);
+		if (d.listen_fd >= 0)
+			close(d.listen_fd);
+		daemon_stop_uvm(&d);
+		close(d.wake_fd);
+		log_close();
+		return 1;
+	}
+	ready(ready_fd, NULL);
+	serve(&d);
+	close(d.listen_fd);
+	close(d.wake_fd);
+	/* Threads of clients that are still connected end with the process. */
+	log_close();
+	return 0;
+}

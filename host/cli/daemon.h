@@ -1,0 +1,131 @@
+/*
+ * The UVM daemon (`lcow uvm-daemon`): one per UVM, started by create/run, detached (setsid). It
+ * boots the UVM, owns the libgcs bridge, and serves the CLI over <uvm-dir>/ctl.sock (see
+ * ctl.h): one thread per connection. It holds the stdio fds of the containers' processes (sent
+ * by the CLI with SCM_RIGHTS) and lets libgcs relay them to the guest's stdio ports. It tears
+ * the UVM down and exits when the last container is deleted, unless the UVM is a pod (--uvm).
+ *
+ * Locking: d->lock guards the container list and every container's state fields; d->storage
+ * serializes disk and layer changes (SCSI slots, shared layers); a container's op mutex
+ * serializes the requests that change it (create, start, kill, pause, delete). Bridge calls are
+ * never made under d->lock.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lcow/gcs.h>
+
+#include "bundle.h"
+#include "ctl.h"
+#include "vm.h"
+
+#define DAEMON_CONTROLLERS 4
+#define DAEMON_LUNS 64
+
+/* A read-only layer disk, shared by the containers of the UVM that use the same image. */
+struct dlayer {
+	struct dlayer *next;
+	char *path; /* host image */
+	unsigned controller, lun;
+	char guest[PATH_MAX]; /* its mount path in the guest */
+	unsigned refs;
+};
+
+enum ctr_status { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_PAUSED, CTR_STOPPED };
+
+/* A process exec'd in a container. */
+struct dproc {
+	struct dproc *next;
+	uint32_t pid;
+	struct gcs_process *p;
+	int fds[CTL_MAX_FDS];
+	size_t n_fds;
+};
+
+struct ctr {
+	struct ctr *next;
+	char id[132];
+	char dir[PATH_MAX]; /* <root>/c/<id> */
+	unsigned refs; /* d->lock */
+	pthread_mutex_t op;
+	/* d->lock: */
+	enum ctr_status status;
+	uint32_t pid;
+	bool exited;
+	uint32_t exit_code;
+	bool lost; /* the UVM went away under it */
+	struct gcs_process *init; /* freed with the container */
+	struct dproc *procs;
+	/* set by create: */
+	json_t *spec; /* as the guest got it */
+	bool terminal;
+	int fds[CTL_MAX_FDS]; /* the init's stdio, from create until it exits */
+	size_t n_fds;
+	char bundle[PATH_MAX], rootfs[PATH_MAX], scratch_dir[PATH_MAX]; /* guest paths */
+	struct dlayer *layers[BUNDLE_MAX_LAYERS];
+	size_t n_layers;
+	int scratch_slot; /* -1: none */
+	bool scratch_mounted, combined, created;
+	bool removed; /* x->op: out of the list, torn down */
+};
+
+struct daemon {
+	char uvm_id[132];
+	char dir[PATH_MAX]; /* <root>/u/<name> */
+	char sock[PATH_MAX];
+	bool pod;
+	bool debug;
+	enum vm_mode mode;
+	struct vm vm;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a container exited */
+	pthread_mutex_t storage;
+	struct ctr *ctrs;
+	struct dlayer *layers;
+	bool slots[DAEMON_CONTROLLERS * DAEMON_LUNS]; /* storage */
+	unsigned mounts; /* storage: /run/mounts/scsi/m<N> */
+	int listen_fd, wake_fd;
+	bool exiting; /* d->lock: the UVM is going away; no new containers */
+};
+
+/* `lcow uvm-daemon`: argv[0] is "uvm-daemon". */
+int cmd_uvm_daemon(int argc, char **argv);
+
+/* ---- daemon.c, for dctr.c ---- */
+
+void reply_ok(struct ctl_conn *c, json_t *fields);
+void reply_err(struct ctl_conn *c, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * Stops the UVM and removes its directory (the last container went, or a shutdown); no new
+ * container is accepted from then on. daemon_exit, after the answer went out, ends the daemon.
+ */
+void daemon_stop_uvm(struct daemon *d);
+void daemon_exit(struct daemon *d);
+/* A container by ID with a reference, or NULL. */
+struct ctr *ctr_get(struct daemon *d, const char *id);
+void ctr_put(struct daemon *d, struct ctr *c);
+const char *ctr_status_name(enum ctr_status s);
+
+/* ---- dctr.c: the container requests ---- */
+
+void op_create(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t n_fds);
+void op_start(struct daemon *d, struct ctl_conn *c, json_t *req);
+void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t n_fds);
+void op_kill(struct daemon *d, struct ctl_conn *c, json_t *req);
+void op_resize(struct daemon *d, struct ctl_conn *c, json_t *req);
+void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause);
+void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req);
+void op_state(struct daemon *d, struct ctl_conn *c, json_t *req);
+void op_list(struct daemon *d, struct ctl_conn *c);
+void op_delete(struct daemon *d, struct ctl_conn *c, json_t *req);
+void op_shutdown(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* Forced deletion of every container, guest side included when the UVM still answers. */
+void ctr_delete_all(struct daemon *d);
+/* A container exit notification from the guest (reader thread: no bridge calls). */
+void ctr_notified(struct daemon *d, const char *id);

@@ -1,0 +1,263 @@
+/* Small helpers of the lcow CLI: files, paths, time, processes. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int pathf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int rm_rf(const char *path)
+{
+	int rc = nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+
+	if (rc < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return rc;
+}
+
+int write_file_atomic(const char *path, const char *text, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	size_t n = strlen(text);
+
+	if (pathf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) < 0)
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, n) != (ssize_t)n) {
+		unlink(tmp);
+		return -EIO;
+	}
+	if (rename(tmp, path) < 0) {
+		int rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+		if (len + 1 >= cap) {
+			char *nb;
+			if (cap >= max)
+				return -EFBIG;
+			cap = cap ? cap * 2 : 4096;
+			nb = realloc(buf, cap);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (ret_len)
+		*ret_len = len;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int json_write_file(const char *path, json_t *j)
+{
+	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	if (!text)
+		return -ENOMEM;
+	return write_file_atomic(path, text, 0600);
+}
+
+int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (access(path, R_OK) < 0) {
+		int rc = -errno;
+		snprintf(errbuf, errlen, "%s", strerror(-rc));
+		return rc;
+	}
+	j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		snprintf(errbuf, errlen, "line %d, column %d: %s", jerr.line, jerr.column,
+			 jerr.text);
+		return -EINVAL;
+	}
+	*ret = j;
+	return 0;
+}
+
+void time_rfc3339(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09ldZ", base, ts.tv_nsec);
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+bool id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > 128 || !strcmp(id, ".") || !strcmp(id, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '+' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+bool pid_runs(pid_t pid, const char *const *needles)
+{
+	char p[64], buf[8192];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (pid <= 0)
+		return false;
+	snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false; /* a zombie has an empty command line */
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	for (size_t i = 0; needles && needles[i]; i++)
+		if (!strstr(buf, needles[i]))
+			return false;
+	return true;
+}
+
+int read_pid_file(const char *path, pid_t *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	int pid, rc = read_file(path, 64, &text, NULL);
+
+	if (rc < 0)
+		return rc;
+	if (sscanf(text, "%d", &pid) != 1 || pid <= 0)
+		return -EINVAL;
+	*ret = pid;
+	return 0;
+}
+
+int exe_dir(char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char *slash;
+
+	if (n < 0)
+		return -errno;
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	return pathf(buf, len, "%s", path);
+}
+
+bool program_exists(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && pathf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) == 0 &&
+		    access(buf, X_OK) == 0)
+			return true;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}

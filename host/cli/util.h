@@ -1,0 +1,39 @@
+/* Small helpers of the lcow CLI: files, paths, time, processes. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cleanup.h"
+
+/* snprintf into a path buffer: -ENAMETOOLONG when it does not fit. */
+int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int mkdir_p(const char *path, mode_t mode);
+/* Removes path and everything under it, never crossing into another filesystem. */
+int rm_rf(const char *path);
+/* Writes text to path through a temporary file and rename (what runc does for pid files). */
+int write_file_atomic(const char *path, const char *text, mode_t mode);
+/* The whole file, NUL-terminated, malloc'd (at most max bytes). */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* JSON file I/O (compact, keys in insertion order). */
+int json_write_file(const char *path, json_t *j);
+int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen);
+
+/* "2024-05-01T12:00:00.123456789Z", as runc writes times. */
+void time_rfc3339(char *buf, size_t len);
+long long now_ms(void);
+
+/* A container or UVM ID as runc accepts it: [A-Za-z0-9_+.-], 1-128 bytes, not "." or "..". */
+bool id_valid(const char *id);
+
+/* Whether pid runs and its command line contains every one of the NULL-terminated needles. */
+bool pid_runs(pid_t pid, const char *const *needles);
+/* Reads a pid from a file; -ENOENT, -EINVAL. */
+int read_pid_file(const char *path, pid_t *ret);
+
+/* The directory of the running executable. */
+int exe_dir(char *buf, size_t len);
+/* Whether a program is in PATH (or, with a slash, exists and is executable). */
+bool program_exists(const char *name);

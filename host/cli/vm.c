@@ -1,0 +1,251 @@
+/* The UVM behind a daemon: QEMU or process mode behind one set of calls. */
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lcow/uvm.h>
+
+#include "log.h"
+#include "util.h"
+
+#define QEMU_BOOT_MS 120000
+
+int vm_mode_parse(const char *s, enum vm_mode *ret)
+{
+	if (!strcmp(s, "auto"))
+		*ret = VM_AUTO;
+	else if (!strcmp(s, "qemu"))
+		*ret = VM_QEMU;
+	else if (!strcmp(s, "process"))
+		*ret = VM_PROCESS;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *vm_mode_name(enum vm_mode m)
+{
+	return m == VM_QEMU ? "qemu" : m == VM_PROCESS ? "process" : "auto";
+}
+
+/* $env, else the first of dir/<rel> that exists. */
+static void find_one(char *out, const char *env, const char *dir, const char *const *rels)
+{
+	const char *e = getenv(env);
+
+	out[0] = '\0';
+	if (e && e[0]) {
+		snprintf(out, PATH_MAX, "%s", e);
+		return;
+	}
+	for (size_t i = 0; dir[0] && rels[i]; i++) {
+		char p[PATH_MAX];
+		if (pathf(p, sizeof(p), "%s/%s", dir, rels[i]) == 0 && access(p, R_OK) == 0 &&
+		    realpath(p, out))
+			return;
+	}
+	out[0] = '\0';
+}
+
+void vm_find(struct vm_paths *p)
+{
+	char dir[PATH_MAX] = "";
+	const char *q = getenv("LCOW_QEMU");
+
+	exe_dir(dir, sizeof(dir));
+	find_one(p->agent, "LCOW_AGENT", dir,
+		 (const char *const[]){ "gcs", "../libexec/lcow/gcs", NULL });
+	find_one(p->kernel, "LCOW_KERNEL", dir,
+		 (const char *const[]){ "vmlinux", "../default/vmlinux", "../share/lcow/vmlinux",
+					NULL });
+	find_one(p->initrd, "LCOW_INITRD", dir,
+		 (const char *const[]){ "initrd.img", "../default/initrd.img",
+					"../share/lcow/initrd.img", NULL });
+	find_one(p->vsock, "LCOW_VSOCK", dir,
+		 (const char *const[]){ "lcow-vsock", "../default/lcow-vsock",
+					"../libexec/lcow/lcow-vsock", NULL });
+	snprintf(p->qemu, sizeof(p->qemu), "%s", q && q[0] ? q : "qemu-system-x86_64");
+	if (!program_exists(p->qemu))
+		p->qemu[0] = '\0';
+}
+
+enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len)
+{
+	struct vm_paths p;
+
+	if (m != VM_AUTO)
+		return m;
+	vm_find(&p);
+	if (!p.qemu[0])
+		snprintf(why, len, "qemu-system-x86_64 is not installed");
+	else if (!p.kernel[0])
+		snprintf(why, len, "no UVM kernel (vmlinux; make initrd, or set LCOW_KERNEL)");
+	else if (!p.initrd[0])
+		snprintf(why, len, "no UVM initrd (initrd.img; make initrd, or set LCOW_INITRD)");
+	else if (!p.vsock[0])
+		snprintf(why, len, "no vsock device (lcow-vsock, or set LCOW_VSOCK)");
+	else
+		return VM_QEMU;
+	return VM_PROCESS;
+}
+
+/* QEMU's and the vsock device's pids, for vm_sweep after a crash: our children right now. */
+static void record_children(const char *dir)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc/self/task");
+	char text[512] = "", p[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *kids = NULL;
+		char kp[PATH_MAX];
+		if (de->d_name[0] == '.' ||
+		    pathf(kp, sizeof(kp), "/proc/self/task/%s/children", de->d_name) < 0 ||
+		    read_file(kp, 4096, &kids, NULL) < 0)
+			continue;
+		for (char *tok = strtok(kids, " \n"); tok && n + 16 < sizeof(text);
+		     tok = strtok(NULL, " \n"))
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n", tok);
+	}
+	if (pathf(p, sizeof(p), "%s/vm.pids", dir) == 0)
+		write_file_atomic(p, text, 0600);
+}
+
+int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err)
+{
+	struct vm_paths paths;
+	int rc;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->mode = o->mode;
+	vm_find(&paths);
+	if (pathf(vm->dir, sizeof(vm->dir), "%s", o->dir) < 0)
+		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", o->dir);
+	if (o->mode == VM_PROCESS) {
+		struct lcow_puvm_options po = {
+			.state_dir = o->dir,
+			.agent = paths.agent,
+			.log_level = o->debug ? "debug" : "info",
+			.on_notification = o->on_notification,
+			.user = o->user,
+		};
+		if (!paths.agent[0])
+			return gcs_error_set(err, -ENOENT, HR_FAIL,
+					     "the agent (gcs) is neither next to lcow nor in "
+					     "../libexec/lcow; set LCOW_AGENT");
+		rc = lcow_puvm_start(&po, &vm->p, err);
+		if (rc < 0)
+			return rc;
+		snprintf(vm->run, sizeof(vm->run), "%s", lcow_puvm_run_root(vm->p));
+		pathf(vm->runc_root, sizeof(vm->runc_root), "%s/runc", vm->run);
+		return 0;
+	}
+	{
+		struct lcow_uvm_options qo = {
+			.state_dir = o->dir,
+			.kernel = paths.kernel,
+			.initrd = paths.initrd,
+			.qemu = paths.qemu[0] ? paths.qemu : NULL,
+			.vsock_device = paths.vsock,
+			.scsi_controllers = 4,
+			.boot_timeout_ms = QEMU_BOOT_MS,
+			.on_log = o->on_log,
+			.on_notification = o->on_notification,
+			.user = o->user,
+		};
+		if (!paths.kernel[0] || !paths.initrd[0] || !paths.vsock[0] || !paths.qemu[0])
+			return gcs_error_set(
+				err, -ENOENT, HR_FAIL,
+				"qemu mode needs qemu-system-x86_64, the UVM kernel and "
+				"initrd (make initrd WITH_RUNC=1) and lcow-vsock; "
+				"missing: %s%s%s%s",
+				paths.qemu[0] ? "" : "qemu ", paths.kernel[0] ? "" : "vmlinux ",
+				paths.initrd[0] ? "" : "initrd.img ",
+				paths.vsock[0] ? "" : "lcow-vsock");
+		if ((rc = mkdir_p(o->dir, 0700)) < 0)
+			return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", o->dir,
+					     strerror(-rc));
+		rc = lcow_uvm_start(&qo, &vm->q, err);
+		if (rc < 0) {
+			rm_rf(o->dir);
+			return rc;
+		}
+		record_children(o->dir);
+		snprintf(vm->run, sizeof(vm->run), "/run");
+		snprintf(vm->runc_root, sizeof(vm->runc_root), "/run/gcs/runc");
+		return 0;
+	}
+}
+
+struct gcs_bridge *vm_bridge(struct vm *vm)
+{
+	return vm->p ? lcow_puvm_bridge(vm->p) : vm->q ? lcow_uvm_bridge(vm->q) : NULL;
+}
+
+bool vm_broken(struct vm *vm)
+{
+	struct gcs_bridge *b = vm_bridge(vm);
+
+	return !b || gcs_bridge_broken(b);
+}
+
+int vm_add_disk(struct vm *vm, const char *path, bool read_only, unsigned controller, unsigned lun,
+		struct gcs_error *err)
+{
+	struct lcow_uvm_disk d = {
+		.path = path, .read_only = read_only, .controller = controller, .lun = lun
+	};
+
+	if (vm->p)
+		return lcow_puvm_add_disk(vm->p, &d, err);
+	if (vm->q)
+		return lcow_uvm_add_disk(vm->q, &d, err);
+	return gcs_error_set(err, -ENOTCONN, HR_FAIL, "no UVM");
+}
+
+int vm_remove_disk(struct vm *vm, unsigned controller, unsigned lun, struct gcs_error *err)
+{
+	if (vm->p)
+		return lcow_puvm_remove_disk(vm->p, controller, lun, err);
+	if (vm->q)
+		return lcow_uvm_remove_disk(vm->q, controller, lun, err);
+	return gcs_error_set(err, -ENOTCONN, HR_FAIL, "no UVM");
+}
+
+void vm_stop(struct vm *vm)
+{
+	if (vm->p)
+		lcow_puvm_stop(vm->p);
+	if (vm->q) {
+		lcow_uvm_stop(vm->q);
+		rm_rf(vm->dir);
+	}
+	vm->p = NULL;
+	vm->q = NULL;
+}
+
+int vm_sweep(const char *dir)
+{
+	char p[PATH_MAX];
+	_cleanup_free_ char *pids = NULL;
+	int n = 0;
+
+	if (pathf(p, sizeof(p), "%s/vm.pids", dir) == 0 && read_file(p, 4096, &pids, NULL) == 0) {
+		for (char *tok = strtok(pids, "\n"); tok; tok = strtok(NULL, "\n")) {
+			pid_t pid = (pid_t)atoi(tok);
+			if (pid_runs(pid, (const char *const[]){ dir, NULL }) &&
+			    kill(pid, SIGKILL) == 0)
+				n++;
+		}
+	}
+	n += lcow_puvm_sweep(dir);
+	return n;
+}

@@ -1,0 +1,65 @@
+/*
+ * The UVM behind a daemon, in either mode: QEMU (lcow_uvm_*) or process mode (lcow_puvm_*),
+ * behind one set of calls. Guest paths differ: the QEMU UVM's run root is /run; a process-mode
+ * agent's is <dir>/vm/run on the host.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include <lcow/gcs.h>
+
+enum vm_mode { VM_AUTO, VM_QEMU, VM_PROCESS };
+
+int vm_mode_parse(const char *s, enum vm_mode *ret);
+const char *vm_mode_name(enum vm_mode m);
+
+/* Where the pieces are; "" when not found. */
+struct vm_paths {
+	char agent[PATH_MAX]; /* $LCOW_AGENT, else gcs next to lcow or in ../libexec/lcow */
+	char kernel[PATH_MAX]; /* $LCOW_KERNEL, else vmlinux next to lcow or in ../default */
+	char initrd[PATH_MAX]; /* $LCOW_INITRD, else initrd.img, likewise */
+	char vsock[PATH_MAX]; /* $LCOW_VSOCK, else lcow-vsock, likewise */
+	char qemu[PATH_MAX]; /* $LCOW_QEMU, else qemu-system-x86_64 when in PATH */
+};
+
+void vm_find(struct vm_paths *p);
+/*
+ * auto: qemu when QEMU, the kernel, the initrd and the vsock device are all there, else process
+ * with the reason in why. Other modes come back as they are.
+ */
+enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len);
+
+struct vm {
+	enum vm_mode mode;
+	struct lcow_uvm *q;
+	struct lcow_puvm *p;
+	char dir[PATH_MAX]; /* the launcher's state: <uvm-dir>/vm */
+	char run[PATH_MAX]; /* the guest's /run, as the agent wants paths */
+	char runc_root[PATH_MAX]; /* the agent's runc --root, a guest path */
+};
+
+struct vm_start_options {
+	enum vm_mode mode; /* qemu or process */
+	const char *dir; /* <uvm-dir>/vm */
+	bool debug;
+	void (*on_log)(void *user, const char *line);
+	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
+	void *user;
+};
+
+int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err);
+struct gcs_bridge *vm_bridge(struct vm *vm);
+bool vm_broken(struct vm *vm);
+int vm_add_disk(struct vm *vm, const char *path, bool read_only, unsigned controller, unsigned lun,
+		struct gcs_error *err);
+int vm_remove_disk(struct vm *vm, unsigned controller, unsigned lun, struct gcs_error *err);
+/* Stops the VM and removes vm->dir. */
+void vm_stop(struct vm *vm);
+/*
+ * Cleans up after a daemon that died: kills what its VM left running (QEMU and the vsock
+ * device from vm.pids, or the process-mode agent), and process mode's cgroups, mounts and
+ * loop devices; removes dir. Returns the number of leftovers.
+ */
+int vm_sweep(const char *dir);

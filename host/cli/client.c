@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -462,5 +463,27 @@ int console_pty(const char *socket_path, int *ret_slave, struct gcs_error *err)
 		return gcs_error_set(err, rc, HR_FAIL, "console socket %s: %s", socket_path,
 				     strerror(-rc));
 	*ret_slave = TAKE_FD(slave);
+	return 0;
+}
+
+int client_simple_command(const char *op, const char *usage, int argc, char **argv)
+{
+	static const struct option options[] = { { "help", no_argument, NULL, 'h' },
+						 { NULL, 0, NULL, 0 } };
+	struct gcs_error err = { 0 };
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		return usage_error(op, "unknown option");
+	}
+	if (optind + 1 != argc)
+		return usage_error(op, "expected one container ID");
+	if (client_simple(op, argv[optind], &err) < 0)
+		return fail("%s", err.message);
 	return 0;
 }

@@ -50,6 +50,11 @@ int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, bool *ret_st
 
 /* A request that names only a container ({"op":op,"id":id}), to the container's UVM. */
 int client_simple(const char *op, const char *id, struct gcs_error *err);
+/*
+ * A whole command that takes only -h and one container ID and sends one simple request (start,
+ * pause, resume): prints usage for -h, and returns the exit status.
+ */
+int client_simple_command(const char *op, const char *usage, int argc, char **argv);
 
 /* ---- terminals ---- */
 

@@ -23,6 +23,7 @@
  * syscalls (mount itself included).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -477,12 +478,21 @@ static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err)
 		entry_fail(e, rc, err);
 		return;
 	}
+	/*
+	 * A hot-added SCSI disk shows in sysfs a moment before it can be opened (ENXIO): try
+	 * again for up to 5 s before probing or mounting it.
+	 */
+	if (!e->symlink) {
+		int fd = open(e->source, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		else if (errno == ENXIO && e->probes++ < 250) {
+			loop_timer_arm(e->a->loop, &e->dial_timer, 20, on_probe_retry);
+			return;
+		}
+	}
 	if (e->ensure_fs) {
 		rc = storage_fs_probe(e->source, probed, sizeof(probed), err);
-		/*
-		 * A hot-added SCSI disk shows in sysfs a moment before it can be opened
-		 * (ENXIO): try again for up to 5 s.
-		 */
 		if (rc == -ENXIO && e->probes++ < 250) {
 			gcs_error_clear(err);
 			loop_timer_arm(e->a->loop, &e->dial_timer, 20, on_probe_retry);

@@ -541,6 +541,27 @@ static bool valid_fstype(const char *s)
 	return true;
 }
 
+/* What every Add checks before it sets anything up (MountPath), then its pending entry. */
+static int entry_begin(struct agent *a, enum gcs_proto_resource_type type, const char *path,
+		       const struct request_ctx *c, struct storage_entry **ret,
+		       struct gcs_error *err)
+{
+	struct storage_entry *e;
+	int rc = storage_check_path(a, "MountPath", path, err);
+
+	if (rc < 0)
+		return rc;
+	rc = check_unused(a, "MountPath", path, err);
+	if (rc < 0)
+		return rc;
+	e = entry_new(a, type, path, c);
+	if (!e)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	e->pending = true;
+	*ret = e;
+	return 0;
+}
+
 static int mvd_add(struct agent *a, const struct request_ctx *c,
 		   const struct gcs_proto_mapped_virtual_disk *s, struct gcs_error *err)
 {
@@ -580,16 +601,9 @@ static int mvd_add(struct agent *a, const struct request_ctx *c,
 	    !strstr(mo.data, "noload") &&
 	    storage_data_append(mo.data, sizeof(mo.data), "noload") < 0)
 		return gcs_error_set(err, -E2BIG, HR_INVALIDARG, "mount options are too long");
-	rc = storage_check_path(a, "MountPath", path, err);
+	rc = entry_begin(a, GCS_RESOURCE_MAPPED_VIRTUAL_DISK, path, c, &e, err);
 	if (rc < 0)
 		return rc;
-	rc = check_unused(a, "MountPath", path, err);
-	if (rc < 0)
-		return rc;
-	e = entry_new(a, GCS_RESOURCE_MAPPED_VIRTUAL_DISK, path, c);
-	if (!e)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	e->pending = true;
 	e->controller = s->controller;
 	e->lun = s->lun;
 	e->partition = s->partition;
@@ -707,16 +721,9 @@ static int pmem_add(struct agent *a, const struct request_ctx *c,
 				     "multiples of %u bytes",
 				     (unsigned long long)m->device_offset_in_bytes,
 				     (unsigned long long)m->device_size_in_bytes, DM_SECTOR_SIZE);
-	rc = storage_check_path(a, "MountPath", path, err);
+	rc = entry_begin(a, GCS_RESOURCE_VPMEM_DEVICE, path, c, &e, err);
 	if (rc < 0)
 		return rc;
-	rc = check_unused(a, "MountPath", path, err);
-	if (rc < 0)
-		return rc;
-	e = entry_new(a, GCS_RESOURCE_VPMEM_DEVICE, path, c);
-	if (!e)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	e->pending = true;
 	e->pmem = s->device_number;
 	if (m) {
 		e->map_offset = m->device_offset_in_bytes;
@@ -970,16 +977,9 @@ static int p9_add(struct agent *a, const struct request_ctx *c,
 	if (strlen(share) >= sizeof(e->share) || strpbrk(share, ", "))
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "invalid ShareName \"%s\"",
 				     share);
-	rc = storage_check_path(a, "MountPath", path, err);
+	rc = entry_begin(a, GCS_RESOURCE_MAPPED_DIRECTORY, path, c, &e, err);
 	if (rc < 0)
 		return rc;
-	rc = check_unused(a, "MountPath", path, err);
-	if (rc < 0)
-		return rc;
-	e = entry_new(a, GCS_RESOURCE_MAPPED_DIRECTORY, path, c);
-	if (!e)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	e->pending = true;
 	e->port = (uint32_t)s->port;
 	e->read_only = s->read_only;
 	snprintf(e->share, sizeof(e->share), "%s", share);

@@ -889,6 +889,69 @@ START_TEST(test_pod)
 }
 END_TEST
 
+/*
+ * A CRI pod: the workload container (annotations container-type "container" and its sandbox's
+ * ID) joins the sandbox's network and UTS namespaces inside the UVM.
+ */
+/* A bundle of its own with the given config.json text. */
+static char *bundle_text(struct t *t, const char *name, const char *text)
+{
+	char *dir = tpath(t, name), p[PATH_MAX];
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(p, sizeof(p), "%s/config.json", dir);
+	write_text(p, text);
+	return dir;
+}
+
+START_TEST(test_cri_pod)
+{
+#define CRI_SPEC(args, hostname, annotations)                                                  \
+	"{\"ociVersion\":\"1.0.2\",\"process\":{\"user\":{\"uid\":0,\"gid\":0},\"args\":" args \
+	",\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":\"%s\"}," hostname         \
+	"\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}],"      \
+	"\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},{\"type\":\"uts\"}," \
+	"{\"type\":\"mount\"},{\"type\":\"network\"}]},\"annotations\":{" annotations "}}"
+	char pod[64], sb_spec[2048], wl_spec[2048], sb_ns[256], wl_out[512];
+	const char *sb, *wl;
+	char *b1, *b2;
+	struct t t;
+
+	t_start(&t);
+	snprintf(pod, sizeof(pod), "%s", cid(&t, "cripod"));
+	sb = cid(&t, "sandbox");
+	wl = cid(&t, "workload");
+	snprintf(sb_spec, sizeof(sb_spec),
+		 CRI_SPEC(LONG_ARGS, "\"hostname\":\"sandbox-host\",",
+			  "\"io.kubernetes.cri.container-type\":\"sandbox\""),
+		 fx.rootfs);
+	snprintf(wl_spec, sizeof(wl_spec),
+		 CRI_SPEC(SH_ARGS("busybox hostname; busybox readlink /proc/self/ns/net"), "",
+			  "\"io.kubernetes.cri.container-type\":\"container\","
+			  "\"io.kubernetes.cri.sandbox-id\":\"%s\""),
+		 fx.rootfs, sb);
+	b1 = bundle_text(&t, "sb", sb_spec);
+	b2 = bundle_text(&t, "wl", wl_spec);
+#undef CRI_SPEC
+	if (lcow_out(&t, tpath(&t, "sb.out"), "run", "-d", "--uvm-mode", "process", "--uvm", pod,
+		     "-b", b1, sb) != 0)
+		ck_abort_msg("sandbox: %s", t.err);
+	expect_file_has(tpath(&t, "sb.out"), "started");
+	OK(&t, "exec", sb, "busybox", "readlink", "/proc/self/ns/net");
+	snprintf(sb_ns, sizeof(sb_ns), "%s", t.out);
+	ck_assert_msg(strstr(sb_ns, "net:["), "%s", sb_ns);
+	if (lcow_out(&t, tpath(&t, "wl.out"), "run", "--uvm-mode", "process", "--uvm", pod, "-b",
+		     b2, wl) != 0)
+		ck_abort_msg("workload: %s", t.err);
+	slurp(tpath(&t, "wl.out"), wl_out, sizeof(wl_out));
+	ck_assert_msg(strstr(wl_out, "sandbox-host\n"), "workload saw: %s", wl_out);
+	ck_assert_msg(strstr(wl_out, sb_ns), "workload %s, sandbox %s", wl_out, sb_ns);
+	OK(&t, "delete", "--force", sb);
+	OK(&t, "delete", pod);
+	t_end(&t);
+}
+END_TEST
+
 /* run -d and --pid-file; exec --process FILE and exec -d; kill --all and signal numbers. */
 START_TEST(test_detach_and_exec)
 {
@@ -1066,6 +1129,7 @@ int main(void)
 	ADD_TEST(s, test_bad_bundle);
 	ADD_TEST(s, test_layer_folders);
 	ADD_TEST(s, test_pod);
+	ADD_TEST(s, test_cri_pod);
 	ADD_TEST(s, test_detach_and_exec);
 	ADD_TEST(s, test_console_socket);
 	ADD_TEST(s, test_image_import);

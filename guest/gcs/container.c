@@ -22,6 +22,7 @@
 #include "cgroup.h"
 #include "cleanup.h"
 #include "log.h"
+#include "path.h"
 #include "runc.h"
 
 enum container_state { C_CREATING, C_CREATED, C_RUNNING, C_STOPPED };
@@ -139,24 +140,6 @@ static char *bundle_file(const struct container *c, const char *name, char *buf,
 	return buf;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[4096];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* A Unix socket runc's --console-socket connects to, to hand over the pty master. */
 static int console_socket(struct agent *a, char *path, size_t len, int *ret_fd)
 {
@@ -165,7 +148,7 @@ static int console_socket(struct agent *a, char *path, size_t len, int *ret_fd)
 	int fd, rc;
 
 	snprintf(dir, sizeof(dir), "%s/gcs", a->opt.run_root);
-	rc = mkdir_p(dir, 0700);
+	rc = path_mkdir_p(dir, 0700, NULL);
 	if (rc < 0)
 		return rc;
 	snprintf(path, len, "%s/console-%d-%u.sock", dir, getpid(), ++console_counter);
@@ -412,7 +395,7 @@ int container_handle_create(struct agent *a, const struct request_ctx *ctx, unio
 	}
 	c->own_pid_ns = has_own_pid_ns(c->spec);
 
-	rc = mkdir_p(c->bundle, 0700);
+	rc = path_mkdir_p(c->bundle, 0700, NULL);
 	if (rc < 0) {
 		container_free(c);
 		return gcs_error_set(err, rc, HR_FAIL, "create bundle %s: %s", cfg->oci_bundle_path,

@@ -27,10 +27,10 @@ endif
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
 	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat \
-	qemu-system-x86 cpio xz-utils zstd kmod
+	qemu-system-x86 cpio xz-utils zstd kmod jq
 
 PKGS := jansson
-CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iprotocol/include -Iprotocol
+CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Icommon -Iprotocol/include -Iprotocol
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -fvisibility=hidden \
 	-Wno-missing-field-initializers -Wno-format-truncation $(SAN_FLAGS)
 JSON_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -40,6 +40,11 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 ALL_CFLAGS = $(CPPFLAGS_BASE) $(CFLAGS_BASE) $(JSON_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+# ---- common: internal helpers every program may use (libcommon.a) ----
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+COMMON_LIB := $(BUILD)/libcommon.a
 
 # ---- protocol: libgcsproto.a ----
 PROTO_SRCS := $(wildcard protocol/*.c)
@@ -102,7 +107,7 @@ IMG := build/default
 all: deps build
 
 .PHONY: build
-build: $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
+build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
 	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS)
 
@@ -131,14 +136,18 @@ $(PROTO_LIB): $(PROTO_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(COMMON_LIB): $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/host/%.o: host/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -pthread -MMD -MP -c -o $@ $<
 
-$(GCS_LIB): $(GCS_OBJS) $(PROTO_OBJS)
+$(GCS_LIB): $(GCS_OBJS) $(PROTO_OBJS) $(COMMON_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(GCS_SO): $(GCS_OBJS) $(PROTO_OBJS)
+$(GCS_SO): $(GCS_OBJS) $(PROTO_OBJS) $(COMMON_OBJS)
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libgcs.so.0 -pthread -o $@ $^ $(JSON_LIBS)
 
 # The pkg-config file names PREFIX, so it is written for the PREFIX of each build or install.
@@ -154,30 +163,30 @@ $(GCS_PC):
 	@mkdir -p $(@D)
 	@$(call write_pc,$@)
 
-$(GCSCTL): $(BUILD)/host/gcsctl/gcsctl.o $(GCS_LIB) $(PROTO_LIB)
+$(GCSCTL): $(BUILD)/host/gcsctl/gcsctl.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
 # The agent links statically (small RSS, no libraries to carry into the initrd), except under
 # the sanitizers, which need the dynamic runtime.
 AGENT_STATIC := $(if $(SANITIZE),,-static)
-$(AGENT): $(AGENT_OBJS) $(PROTO_LIB)
+$(AGENT): $(AGENT_OBJS) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) $(AGENT_STATIC) -o $@ $^ $(JSON_LIBS)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Iguest/gcs -Ihost/vsock -Ihost/cli $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(CLI_LIB): $(filter-out %/main.o,$(CLI_OBJS))
 	rm -f $@ && ar rcs $@ $^
 
-$(LCOW): $(BUILD)/host/cli/main.o $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB)
+$(LCOW): $(BUILD)/host/cli/main.o $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
 # Suites of the CLI's internals (test_cli_*.c) link its objects, all but main.
-$(BUILD)/tests/unit/test_cli_%: $(BUILD)/tests/unit/test_cli_%.o $(UNIT_UTIL) $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB)
+$(BUILD)/tests/unit/test_cli_%: $(BUILD)/tests/unit/test_cli_%.o $(UNIT_UTIL) $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(INIT): $(INIT_OBJS)
@@ -203,7 +212,7 @@ AGENT_LIB := $(BUILD)/libgcsagent.a
 $(AGENT_LIB): $(filter-out %/main.o,$(AGENT_OBJS))
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/unit/test_agent_%: $(BUILD)/tests/unit/test_agent_%.o $(UNIT_UTIL) $(AGENT_LIB) $(PROTO_LIB)
+$(BUILD)/tests/unit/test_agent_%: $(BUILD)/tests/unit/test_agent_%.o $(UNIT_UTIL) $(AGENT_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/integration/%.o: tests/integration/%.c
@@ -211,7 +220,7 @@ $(BUILD)/tests/integration/%.o: tests/integration/%.c
 	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) $(CHECK_CFLAGS) -DLCOW_TESTDATA='"$(CURDIR)/tests/data"' \
 		-DLCOW_AGENT='"$(CURDIR)/$(AGENT)"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(IT_UTIL) $(GCS_LIB) $(PROTO_LIB)
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(IT_UTIL) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/vm/%.o: tests/vm/%.c
@@ -220,7 +229,7 @@ $(BUILD)/tests/vm/%.o: tests/vm/%.c
 		-DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' -DLCOW_INITRD='"$(CURDIR)/$(IMG)/initrd.img"' \
 		-DLCOW_VSOCK='"$(CURDIR)/$(VSOCK)"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/vm/%: $(BUILD)/tests/vm/%.o $(BUILD)/tests/integration/layers.o $(GCS_LIB) $(PROTO_LIB)
+$(BUILD)/tests/vm/%: $(BUILD)/tests/vm/%.o $(BUILD)/tests/integration/layers.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 check: deps
@@ -281,7 +290,7 @@ $(BUILD)/tests/bench/%.o: tests/bench/%.c
 		-DLCOW_INITRD='"$(CURDIR)/$(IMG)/initrd.img"' -DLCOW_VSOCK='"$(CURDIR)/$(VSOCK)"' \
 		-MMD -MP -c -o $@ $<
 
-$(BENCH): $(BUILD)/tests/bench/bench_bridge.o $(GCS_LIB) $(PROTO_LIB)
+$(BENCH): $(BUILD)/tests/bench/bench_bridge.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
 .PHONY: bench

@@ -25,6 +25,7 @@ struct agent_options {
 	char dev_root[256];
 	char runc[256]; /* the runc binary (default: "runc" from PATH) */
 	char runc_root[256]; /* runc's state directory (default <run_root>/gcs/runc) */
+	int runtime_timeout_ms; /* deadline of every runtime (runc) call (default 30000) */
 };
 
 struct agent {

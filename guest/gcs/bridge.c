@@ -27,11 +27,11 @@ size_t bridge_queued(const struct agent *a)
 static void bridge_fail(struct agent *a, int rc)
 {
 	if (rc == -ESHUTDOWN) {
-		log_info("the host closed the bridge", NULL);
+		log_info("the host closed the bridge");
 		loop_quit(a->loop, 0);
 		return;
 	}
-	log_error("bridge connection lost", "error=\"%s\"", strerror(-rc));
+	log_error("bridge connection lost", LOG_ERRNO(rc));
 	loop_quit(a->loop, 1);
 }
 
@@ -67,13 +67,14 @@ static void send_msg(struct agent *a, uint32_t type, uint64_t id, const void *ms
 			.activity_id = ((const struct gcs_proto_response_base *)msg)->activity_id,
 			.error_message = err.message,
 		};
-		log_error("cannot encode response", "id=%llu error=\"%s\"", (unsigned long long)id,
-			  err.message);
+		log_error("cannot encode response", LOG_UINT("id", id),
+			  LOG_STR("error", err.message));
 		rc = gcs_proto_encode_frame(type, id, &fail, GCS_PROTO_STYLE_GUEST, &frame, &len,
 					    &err);
 	}
 	if (rc < 0) {
-		log_error("cannot encode message", "type=0x%08x error=\"%s\"", type, err.message);
+		log_error("cannot encode message", LOG_HEX("type", type),
+			  LOG_STR("error", err.message));
 		return;
 	}
 	if (gcs_proto_wqueue_push(&a->wqueue, frame, len) < 0) {
@@ -121,9 +122,10 @@ void bridge_reply_error(struct agent *a, const struct request_ctx *c, const stru
 	};
 	char name[64];
 
-	log_debug("request failed", "type=%s id=%llu result=0x%08x error=\"%s\"",
-		  gcs_proto_msg_name(c->type, name, sizeof(name)), (unsigned long long)c->id,
-		  (uint32_t)base.result, err->message);
+	log_debug("request failed",
+		  LOG_STR("type", gcs_proto_msg_name(c->type, name, sizeof(name))),
+		  LOG_UINT("id", c->id), LOG_HEX("result", (uint32_t)base.result),
+		  LOG_STR("error", err->message));
 	bridge_reply(a, c, &base);
 }
 
@@ -156,7 +158,7 @@ static int handle_negotiate(struct agent *a, const struct request_ctx *c, union 
 				     req->minimum_version, req->maximum_version,
 				     GCS_PROTOCOL_VERSION);
 	a->negotiated = true;
-	log_info("negotiated protocol", "version=%d", GCS_PROTOCOL_VERSION);
+	log_info("negotiated protocol", LOG_INT("version", GCS_PROTOCOL_VERSION));
 	bridge_reply(a, c, &resp);
 	return 1;
 }
@@ -174,8 +176,8 @@ static int handle_shutdown(struct agent *a, const struct request_ctx *c, union g
 {
 	if (!is_null_container(m->req.container_id))
 		return container_handle_shutdown(a, c, m, err);
-	log_info("shutdown requested", "forced=%s",
-		 c->type == GCS_MSG_SHUTDOWN_FORCED_REQ ? "true" : "false");
+	log_info("shutdown requested",
+		 LOG_STR("forced", c->type == GCS_MSG_SHUTDOWN_FORCED_REQ ? "true" : "false"));
 	bridge_reply_ok(a, c);
 	loop_quit(a->loop, 0); /* bridge_stop sends what is queued */
 	return 1;
@@ -275,12 +277,13 @@ static void dispatch(struct agent *a, const struct gcs_header *h, const char *bo
 	gcs_proto_msg_name(h->type, name, sizeof(name));
 	if (!gcs_msg_is_request(h->type)) {
 		/* The host is the only requester; there is nothing to answer. */
-		log_warning("ignoring a message that is not a request", "type=%s id=%llu", name,
-			    (unsigned long long)h->id);
+		log_warning("ignoring a message that is not a request", LOG_STR("type", name),
+			    LOG_UINT("id", h->id));
 		return;
 	}
 	a->requests++;
-	log_debug("request", "type=%s id=%llu size=%u", name, (unsigned long long)h->id, h->size);
+	log_debug("request", LOG_STR("type", name), LOG_UINT("id", h->id),
+		  LOG_UINT("size", h->size));
 	/* The activity ID is echoed even on errors, when it can be read. */
 	if (gcs_proto_decode_request_base(body, len, &base, NULL) == 0) {
 		snprintf(c.activity_id, sizeof(c.activity_id), "%s", base.activity_id);
@@ -343,8 +346,7 @@ int bridge_start(struct agent *a, struct gcs_error *err)
 		rc = transport_dial(&a->opt.transport, GCS_PORT_BRIDGE, 5000, &a->bridge_fd);
 		if (rc == 0)
 			break;
-		log_debug("bridge dial failed, retrying", "try=%d error=\"%s\"", i + 1,
-			  strerror(-rc));
+		log_debug("bridge dial failed, retrying", LOG_INT("try", i + 1), LOG_ERRNO(rc));
 		usleep(BRIDGE_DIAL_DELAY_MS * 1000);
 	}
 	if (rc < 0)
@@ -355,7 +357,7 @@ int bridge_start(struct agent *a, struct gcs_error *err)
 	rc = loop_add(a->loop, &a->bridge_src, a->bridge_fd, EPOLLIN, on_bridge);
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "epoll: %s", strerror(-rc));
-	log_info("bridge connected", "port=%u", GCS_PORT_BRIDGE);
+	log_info("bridge connected", LOG_UINT("port", GCS_PORT_BRIDGE));
 	return 0;
 }
 

@@ -183,11 +183,11 @@ int child_run(struct agent *a, char *const *argv, const struct child_options *o,
 		}
 		h->pipes[i].open = true;
 		if (loop_add(a->loop, &h->pipes[i].src, fd, EPOLLIN, on_output) < 0)
-			log_error("cannot watch a helper's output", "pid=%d", h->pid);
+			log_error("cannot watch a helper's output", LOG_INT("pid", h->pid));
 	}
 
 	loop_watch_child(a->loop, h->pid, on_exit_status, h);
-	log_debug("helper started", "pid=%d cmd=%s", h->pid, argv[0]);
+	log_debug("helper started", LOG_INT("pid", h->pid), LOG_STR("cmd", argv[0]));
 	if (ret_pid)
 		*ret_pid = h->pid;
 	return 0;

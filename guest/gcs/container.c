@@ -215,7 +215,7 @@ static void notify(struct container *c)
 	if (c->notified)
 		return;
 	c->notified = true;
-	log_info("container exited", "id=%s type=%s", c->id, c->exit_type);
+	log_info("container exited", LOG_STR("id", c->id), LOG_STR("type", c->exit_type));
 	bridge_notify(c->a, &n);
 }
 
@@ -328,7 +328,7 @@ static void on_created(void *data, int exit_code, const char *error)
 				 c->console >= 0 ? fcntl(c->console, F_DUPFD_CLOEXEC, 3) : -1,
 				 "init");
 	c->state = C_CREATED;
-	log_info("container created", "id=%s init=%d", c->id, c->init_pid);
+	log_info("container created", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
 	bridge_reply(c->a, &c->pending, &resp);
 }
 
@@ -526,7 +526,7 @@ static void on_started(void *data, int exit_code, const char *error)
 								       (uint32_t)c->init_pid };
 		if (!c->init_done)
 			c->state = C_RUNNING;
-		log_info("container started", "id=%s init=%d", c->id, c->init_pid);
+		log_info("container started", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
 		bridge_reply(c->a, &call->op->c, &resp);
 		exec_op_free(call->op);
 	}
@@ -751,7 +751,7 @@ static void on_killed_all(void *data, int exit_code, const char *error)
 {
 	(void)data;
 	if (exit_code != 0)
-		log_debug("runc kill --all failed", "error=\"%s\"", error ? error : "");
+		log_debug("runc kill --all failed", LOG_STR("error", error ? error : ""));
 }
 
 void container_process_done(struct container *c, pid_t pid, int exit_code)
@@ -759,7 +759,7 @@ void container_process_done(struct container *c, pid_t pid, int exit_code)
 	if (pid != c->init_pid)
 		return;
 	c->init_done = true;
-	log_debug("container init exited", "id=%s exit_code=%d", c->id, exit_code);
+	log_debug("container init exited", LOG_STR("id", c->id), LOG_INT("exit_code", exit_code));
 	/* Without a pid namespace of its own the other processes outlive init: kill them. */
 	if (!c->own_pid_ns) {
 		const char *args[] = { "kill", "--all", c->id, "KILL", NULL };
@@ -1007,13 +1007,14 @@ static void on_deleted(void *data, int exit_code, const char *error)
 	struct agent *a = c->a;
 
 	if (exit_code != 0 && (!error || !strstr(error, "not exist")))
-		log_warning("runc delete failed", "id=%s error=\"%s\"", c->id, error ? error : "");
+		log_warning("runc delete failed", LOG_STR("id", c->id),
+			    LOG_STR("error", error ? error : ""));
 	/* The V2 controller deletes before removing the overlay: keep the upper dir then. */
 	if (!is_mount_point(c->rootfs))
 		remove_path(c->scratch_dir);
 	remove_path(c->bundle);
 	process_forget_container(a, c);
-	log_info("container deleted", "id=%s", c->id);
+	log_info("container deleted", LOG_STR("id", c->id));
 	bridge_reply_ok(a, &call->ctx);
 	call_free(call);
 	container_free(c);

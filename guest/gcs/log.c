@@ -1,16 +1,15 @@
-/* Log lines on stderr: logrus JSON or text. */
+/* Log lines on stderr: logrus JSON or text, fields encoded once from typed values. */
 #include "log.h"
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "timeutil.h"
 
 static enum log_level max_level = LOG_INFO;
 static bool as_json = true;
@@ -62,96 +61,159 @@ bool log_enabled(enum log_level level)
 	return level <= max_level;
 }
 
-/* RFC 3339 with nanoseconds, UTC, as logrus writes it. */
-static void timestamp(char *buf, size_t len)
+/* A field's value as text into buf (strings are returned as they are). */
+static const char *field_text(const struct log_field *f, char *buf, size_t len)
 {
-	struct timespec ts;
-	struct tm tm;
-	char base[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%09ldZ", base, ts.tv_nsec);
-}
-
-/* Splits "k=v k2=\"a b\"" into pairs, calling fn for each. Modifies s. */
-static void each_field(char *s, void (*fn)(void *ctx, const char *k, const char *v), void *ctx)
-{
-	while (*s) {
-		char *k, *v;
-
-		while (*s == ' ')
-			s++;
-		if (!*s)
-			break;
-		k = s;
-		while (*s && *s != '=' && *s != ' ')
-			s++;
-		if (*s != '=') {
-			if (*s)
-				*s++ = '\0';
-			fn(ctx, k, "");
-			continue;
-		}
-		*s++ = '\0';
-		if (*s == '"') {
-			v = ++s;
-			while (*s && *s != '"')
-				s++;
-		} else {
-			v = s;
-			while (*s && *s != ' ')
-				s++;
-		}
-		if (*s)
-			*s++ = '\0';
-		fn(ctx, k, v);
+	switch (f->kind) {
+	case LOG_F_STR:
+		return f->s ? f->s : "";
+	case LOG_F_INT:
+		snprintf(buf, len, "%lld", f->i);
+		return buf;
+	case LOG_F_UINT:
+		snprintf(buf, len, "%llu", f->u);
+		return buf;
+	case LOG_F_HEX:
+		snprintf(buf, len, "0x%08llx", f->u);
+		return buf;
+	case LOG_F_BOOL:
+		return f->i ? "true" : "false";
+	default:
+		return "";
 	}
 }
 
-static void json_field(void *ctx, const char *k, const char *v)
+/* A JSON string of s; bytes that are not UTF-8 become '?' so that the line stays valid. */
+static json_t *json_text(const char *s)
 {
-	json_t *j = json_string(v);
+	json_t *j = json_string(s);
+	char *copy;
 
-	json_object_set_new(ctx, k, j ? j : json_string("?"));
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return json_string("?");
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j ? j : json_string("?");
 }
 
-void log_write(enum log_level level, const char *msg, const char *fields, ...)
+static void emit_json(const char *ts, enum log_level level, const char *msg,
+		      const struct log_field *f, size_t n)
+{
+	json_t *o = json_object();
+	char num[32];
+	char *line;
+
+	if (!o)
+		return;
+	json_object_set_new(o, "time", json_string(ts));
+	json_object_set_new(o, "level", json_string(level_names[level]));
+	json_object_set_new(o, "msg", json_text(msg));
+	for (size_t i = 1; i < n; i++) {
+		const char *k = f[i].key;
+		json_t *v;
+
+		if (!k || !k[0])
+			continue;
+		if (f[i].kind == LOG_F_INT)
+			v = json_integer(f[i].i);
+		else if (f[i].kind == LOG_F_UINT && f[i].u <= (unsigned long long)INT64_MAX)
+			v = json_integer((json_int_t)f[i].u);
+		else if (f[i].kind == LOG_F_BOOL)
+			v = json_boolean(f[i].i);
+		else
+			v = json_text(field_text(&f[i], num, sizeof(num)));
+		/* fields never replace time, level or msg (logrus prefixes them "fields.") */
+		if (!strcmp(k, "time") || !strcmp(k, "level") || !strcmp(k, "msg")) {
+			char key[64];
+			snprintf(key, sizeof(key), "fields.%s", k);
+			json_object_set_new(o, key, v);
+		} else {
+			json_object_set_new(o, k, v);
+		}
+	}
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (line) {
+		dprintf(STDERR_FILENO, "%s\n", line);
+		free(line);
+	}
+}
+
+/* logrus' text form: a value is quoted (Go %q style) unless it is a plain word. */
+static void append_text(FILE *f, const char *s)
+{
+	bool plain = s[0] != '\0';
+
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("-._/@^+:", c)))
+			plain = false;
+	}
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void emit_text(const char *ts, enum log_level level, const char *msg,
+		      const struct log_field *f, size_t n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char num[32];
+
+	if (!m)
+		return;
+	fprintf(m, "time=\"%s\" level=%s msg=", ts, level_names[level]);
+	append_text(m, msg);
+	for (size_t i = 1; i < n; i++) {
+		if (!f[i].key || !f[i].key[0])
+			continue;
+		fprintf(m, " %s=", f[i].key);
+		append_text(m, field_text(&f[i], num, sizeof(num)));
+	}
+	fputc('\n', m);
+	if (fclose(m) == 0 && buf)
+		(void)!write(STDERR_FILENO, buf, len);
+	free(buf);
+}
+
+void log_emit(enum log_level level, const char *msg, const struct log_field *f, size_t n)
 {
 	char ts[64];
-	char buf[2048] = "";
 	int saved = errno;
 
 	if (!log_enabled(level))
 		return;
-	if (fields) {
-		va_list ap;
-		va_start(ap, fields);
-		vsnprintf(buf, sizeof(buf), fields, ap);
-		va_end(ap);
-	}
-	timestamp(ts, sizeof(ts));
-	if (as_json) {
-		json_t *o = json_object();
-		char *line;
-		if (!o)
-			goto out;
-		json_object_set_new(o, "time", json_string(ts));
-		json_object_set_new(o, "level", json_string(level_names[level]));
-		json_t *m = json_string(msg);
-		json_object_set_new(o, "msg", m ? m : json_string("?"));
-		each_field(buf, json_field, o);
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(o);
-		if (line) {
-			dprintf(STDERR_FILENO, "%s\n", line);
-			free(line);
-		}
-	} else {
-		dprintf(STDERR_FILENO, "time=\"%s\" level=%s msg=\"%s\"%s%s\n", ts,
-			level_names[level], msg, buf[0] ? " " : "", buf);
-	}
-out:
+	time_rfc3339(ts, sizeof(ts));
+	if (as_json)
+		emit_json(ts, level, msg ? msg : "", f, n);
+	else
+		emit_text(ts, level, msg ? msg : "", f, n);
 	errno = saved;
 }

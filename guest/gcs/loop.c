@@ -76,7 +76,7 @@ static void reap(struct loop *l)
 			break;
 		}
 		if (!found) {
-			log_debug("reaped orphan", "pid=%d status=0x%x", pid, status);
+			log_debug("reaped orphan", LOG_INT("pid", pid), LOG_HEX("status", status));
 			l->orphans[l->n_orphans++ % ORPHANS] = (struct orphan){ pid, status };
 		}
 	}

@@ -198,22 +198,22 @@ int main(int argc, char **argv)
 
 	rc = spawn_init();
 	if (rc < 0) {
-		log_error("cannot open /dev/null", "error=\"%s\"", strerror(-rc));
+		log_error("cannot open /dev/null", LOG_ERRNO(rc));
 		return 1;
 	}
 	rc = loop_new(&a.loop);
 	if (rc < 0) {
-		log_error("cannot set up the event loop", "error=\"%s\"", strerror(-rc));
+		log_error("cannot set up the event loop", LOG_ERRNO(rc));
 		return 1;
 	}
 	rc = bridge_start(&a, &err);
 	if (rc < 0) {
-		log_error("cannot connect the bridge", "error=\"%s\"", err.message);
+		log_error("cannot connect the bridge", LOG_STR("error", err.message));
 		loop_free(a.loop);
 		return 1;
 	}
 	rc = loop_run(a.loop);
-	log_info("stopping", "code=%d", rc);
+	log_info("stopping", LOG_INT("code", rc));
 	container_cleanup(&a);
 	process_kill_all(&a);
 	child_kill_all(&a);

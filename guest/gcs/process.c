@@ -99,7 +99,7 @@ static void maybe_done(struct process *p)
 		close(p->pty);
 		p->pty = -1;
 	}
-	log_debug("process finished", "pid=%d exit_code=%d", p->pid, p->exit_code);
+	log_debug("process finished", LOG_INT("pid", p->pid), LOG_INT("exit_code", p->exit_code));
 	if (p->container)
 		container_process_done(p->container, p->pid, p->exit_code);
 	answer_waiters(p);
@@ -130,7 +130,7 @@ static void process_exited(void *data, pid_t pid, int status)
 
 	p->exited = true;
 	p->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	log_debug("process exited", "pid=%d exit_code=%d", pid, p->exit_code);
+	log_debug("process exited", LOG_INT("pid", pid), LOG_INT("exit_code", p->exit_code));
 	/* Nobody reads stdin any more: hang up on the host's stdin stream. */
 	relay_cancel(p->in);
 	p->in = NULL;
@@ -301,8 +301,8 @@ static void exec_spawn(struct exec_op *op)
 	}
 	/* The process holds its streams now; with a console a requested stderr just ends. */
 
-	log_debug("process started", "pid=%d cmd=%s pty=%s", pid, argv[0],
-		  st.use_pty ? "true" : "false");
+	log_debug("process started", LOG_INT("pid", pid), LOG_STR("cmd", argv[0]),
+		  LOG_STR("pty", st.use_pty ? "true" : "false"));
 	{
 		struct gcs_proto_execute_process_resp resp = { .process_id = (uint32_t)pid };
 		bridge_reply(op->a, &op->c, &resp);
@@ -563,7 +563,7 @@ int process_handle_signal(struct agent *a, const struct request_ctx *c, union gc
 				     req->process_id);
 	if (p->container)
 		container_note_signal(p->container, p->pid, sig);
-	log_debug("signaled process", "pid=%d signal=%d", p->pid, sig);
+	log_debug("signaled process", LOG_INT("pid", p->pid), LOG_INT("signal", sig));
 	return 0;
 }
 

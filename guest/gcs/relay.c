@@ -90,14 +90,15 @@ static void wait_src(struct relay *r)
 {
 	loop_del(r->loop, &r->dst);
 	if (!r->src.added && loop_add(r->loop, &r->src, r->src.fd, EPOLLIN, on_src) < 0)
-		log_error("stdio relay: cannot watch source", "error=\"%s\"", strerror(errno));
+		log_error("stdio relay: cannot watch source", LOG_STR("error", strerror(errno)));
 }
 
 static void wait_dst(struct relay *r)
 {
 	loop_del(r->loop, &r->src);
 	if (!r->dst.added && loop_add(r->loop, &r->dst, r->dst.fd, EPOLLOUT, on_dst) < 0)
-		log_error("stdio relay: cannot watch destination", "error=\"%s\"", strerror(errno));
+		log_error("stdio relay: cannot watch destination",
+			  LOG_STR("error", strerror(errno)));
 }
 
 static bool dst_writable(const struct relay *r)
@@ -116,7 +117,7 @@ static bool src_error_is_eof(int err)
 /* The destination failed: for output keep draining the source so the process never blocks. */
 static void dst_failed(struct relay *r, int err)
 {
-	log_debug("stdio relay destination closed", "error=\"%s\"", strerror(err));
+	log_debug("stdio relay destination closed", LOG_STR("error", strerror(err)));
 	if (r->dir == RELAY_TO_PROCESS) {
 		relay_finish(r);
 		return;
@@ -198,8 +199,8 @@ static bool pump(struct relay *r)
 				return false;
 			}
 			if (n < 0) {
-				log_warning("stdio relay read failed", "error=\"%s\"",
-					    strerror(errno));
+				log_warning("stdio relay read failed",
+					    LOG_STR("error", strerror(errno)));
 				relay_finish(r);
 				return false;
 			}

@@ -97,13 +97,9 @@ static const char *type_name(enum gcs_proto_resource_type t)
 	return gcs_proto_resource_type_str(t);
 }
 
-/* Error texts quote paths: they go into the log line's msg, not into a key="..." field. */
 static void log_failure(enum log_level level, const char *what, const char *message)
 {
-	char msg[GCS_ERROR_MESSAGE_MAX + 64];
-
-	snprintf(msg, sizeof(msg), "%s: %s", what, message);
-	log_write(level, msg, NULL);
+	log_write(level, what, LOG_STR("error", message));
 }
 
 /* ---- paths ---- */
@@ -244,8 +240,8 @@ static void entry_free(struct storage_entry *e)
 static void remove_dir(const char *path)
 {
 	if (rmdir(path) < 0 && errno != ENOENT)
-		log_warning("cannot remove a mount point", "path=%s error=\"%s\"", path,
-			    strerror(errno));
+		log_warning("cannot remove a mount point", LOG_STR("path", path),
+			    LOG_STR("error", strerror(errno)));
 }
 
 /* Unmounts path; "not mounted" (EINVAL) counts as done. force: lazy unmount when busy. */
@@ -259,7 +255,7 @@ static int unmount_path(const char *path, bool force, struct gcs_error *err)
 		return 0;
 	}
 	if (force && storage_umount(path, MNT_DETACH, NULL) == 0) {
-		log_warning("unmounted lazily", "path=%s error=\"%s\"", path, strerror(-rc));
+		log_warning("unmounted lazily", LOG_STR("path", path), LOG_ERRNO(rc));
 		if (err)
 			gcs_error_clear(err);
 		return 0;
@@ -319,8 +315,8 @@ static void entry_fail(struct storage_entry *e, int rc, struct gcs_error *err)
 static void entry_done(struct storage_entry *e)
 {
 	e->pending = false;
-	log_info("storage set up", "resource=%s path=%s source=%s", type_name(e->type), e->path,
-		 e->source);
+	log_info("storage set up", LOG_STR("resource", type_name(e->type)),
+		 LOG_STR("path", e->path), LOG_STR("source", e->source));
 	bridge_reply_ok(e->a, &e->c);
 }
 
@@ -363,7 +359,7 @@ static int remove_path(struct agent *a, enum gcs_proto_resource_type type, const
 	rc = entry_undo(e, false, err);
 	if (rc < 0)
 		return rc;
-	log_info("storage removed", "resource=%s path=%s", type_name(type), path);
+	log_info("storage removed", LOG_STR("resource", type_name(type)), LOG_STR("path", path));
 	entry_free(e);
 	return 0;
 }
@@ -448,7 +444,7 @@ static void on_mkfs_done(void *data, const struct child_result *r)
 		entry_fail(e, -EIO, &err);
 		return;
 	}
-	log_info("formatted", "device=%s fs=%s", e->source, e->fstype);
+	log_info("formatted", LOG_STR("device", e->source), LOG_STR("fs", e->fstype));
 	mvd_mount(e);
 }
 
@@ -507,8 +503,9 @@ static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err)
 			char *argv[] = { prog, "-q", xfs ? "-f" : "-F", e->source, NULL };
 
 			snprintf(prog, sizeof(prog), "mkfs.%s", e->fstype);
-			log_info("formatting", "device=%s fs=%s found=%s", e->source, e->fstype,
-				 probed[0] ? probed : "none");
+			log_info("formatting", LOG_STR("device", e->source),
+				 LOG_STR("fs", e->fstype),
+				 LOG_STR("found", probed[0] ? probed : "none"));
 			rc = child_run(e->a, argv, NULL, on_mkfs_done, e, &e->mkfs_pid);
 			if (rc < 0) {
 				gcs_error_set(err, rc, HR_FAIL, "run %s: %s", prog, strerror(-rc));
@@ -650,7 +647,8 @@ static int handle_scsi_device(struct agent *a, const struct gcs_proto_modify_req
 	}
 	rc = storage_scsi_delete(a->opt.sysfs_root, s->controller, s->lun, err);
 	if (rc == 0)
-		log_info("SCSI device unplugged", "controller=%u lun=%u", s->controller, s->lun);
+		log_info("SCSI device unplugged", LOG_UINT("controller", s->controller),
+			 LOG_UINT("lun", s->lun));
 	return rc;
 }
 
@@ -887,9 +885,9 @@ static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s
 		entry_free(e);
 		return rc;
 	}
-	log_info("container root filesystem mounted", "path=%s layers=%zu scratch=%s bundle=%s",
-		 root, s->n_layers, *scratch ? scratch : "none",
-		 e->bundle[0] ? e->bundle : "tmpfs");
+	log_info("container root filesystem mounted", LOG_STR("path", root),
+		 LOG_UINT("layers", s->n_layers), LOG_STR("scratch", *scratch ? scratch : "none"),
+		 LOG_STR("bundle", e->bundle[0] ? e->bundle : "tmpfs"));
 	return 0;
 }
 
@@ -1004,8 +1002,8 @@ static int p9_add(struct agent *a, const struct request_ctx *c,
 		return rc;
 	}
 	e->pending = false;
-	log_info("storage set up", "resource=%s path=%s source=%s", type_name(e->type), e->path,
-		 e->source);
+	log_info("storage set up", LOG_STR("resource", type_name(e->type)),
+		 LOG_STR("path", e->path), LOG_STR("source", e->source));
 	return 0;
 }
 
@@ -1122,7 +1120,7 @@ void storage_cleanup(struct agent *a)
 		if (!e->pending && entry_undo(e, true, &err) < 0)
 			log_failure(LOG_ERROR, "cannot undo at shutdown", err.message);
 		else if (!e->pending)
-			log_debug("undone at shutdown", "path=%s", e->path);
+			log_debug("undone at shutdown", LOG_STR("path", e->path));
 		entry_free(e);
 	}
 }

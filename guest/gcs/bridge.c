@@ -1,8 +1,9 @@
 /*
- * The bridge: reads frames from the host, routes each request to its handler (spec section 3:
- * only NegotiateProtocol before negotiation, E_NOTIMPL for the unknown), and writes responses
- * through one queue so that messages never interleave and never exceed 64 KiB.
+ * The bridge: dialing and redialing the host, reading frames with back-pressure, routing
+ * requests through one table, writing the outbox. See bridge.h.
  */
+#include "bridge.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -14,128 +15,122 @@
 #include "agent.h"
 #include "child.h"
 #include "cleanup.h"
+#include "container.h"
+#include "exec.h"
+#include "gcs/msgtype.h"
 #include "log.h"
+#include "process.h"
+#include "request.h"
+#include "storage.h"
+#include "timeutil.h"
 
-#define BRIDGE_DIAL_TRIES 10
-#define BRIDGE_DIAL_DELAY_MS 100
+#define BRIDGE_CONNECT_TIMEOUT_MS 5000
 
-size_t bridge_queued(const struct agent *a)
-{
-	return a->wqueue.bytes;
-}
+static void dial(struct agent *a);
 
-static void bridge_fail(struct agent *a, int rc)
-{
-	if (rc == -ESHUTDOWN) {
-		log_info("the host closed the bridge");
-		loop_quit(a->loop, 0);
-		return;
-	}
-	log_error("bridge connection lost", LOG_ERRNO(rc));
-	loop_quit(a->loop, 1);
-}
-
+/* EPOLLIN unless the host is not reading our answers; EPOLLOUT while there is something to send. */
 static void update_events(struct agent *a)
 {
-	uint32_t ev = EPOLLIN | (gcs_proto_wqueue_empty(&a->wqueue) ? 0 : EPOLLOUT);
+	struct bridge *b = &a->bridge;
+	uint32_t ev = 0;
 
-	loop_mod(a->loop, &a->bridge_src, ev);
+	if (b->fd < 0 || b->connecting || b->write_error)
+		return;
+	if (b->reading && a->out.bytes > BRIDGE_BACKLOG_HIGH) {
+		b->reading = false;
+		log_warning("the host is not reading: stopped reading requests",
+			    LOG_UINT("unsent_bytes", a->out.bytes));
+	} else if (!b->reading && a->out.bytes <= BRIDGE_BACKLOG_LOW) {
+		b->reading = true;
+		log_info("the host reads again: reading requests",
+			 LOG_UINT("unsent_bytes", a->out.bytes));
+	}
+	if (b->reading)
+		ev |= EPOLLIN;
+	if (outbox_pending(&a->out))
+		ev |= EPOLLOUT;
+	loop_mod(a->loop, &b->src, ev);
 }
 
+static void schedule_dial(struct agent *a);
+
+/* Ends the current connection; everything else stays. */
+static void disconnect(struct agent *a, int rc)
+{
+	struct bridge *b = &a->bridge;
+	uint64_t conn = b->conn;
+
+	if (b->fd < 0)
+		return;
+	if (rc == -ESHUTDOWN)
+		log_info("the host closed the bridge", LOG_UINT("connection", conn));
+	else
+		log_error("bridge connection lost", LOG_UINT("connection", conn), LOG_ERRNO(rc));
+	loop_del(a->loop, &b->src);
+	loop_timer_cancel(a->loop, &b->fail_timer);
+	close(b->fd);
+	b->fd = -1;
+	b->conn = 0;
+	b->negotiated = false;
+	b->write_error = 0;
+	gcs_proto_reader_reset(&b->reader);
+	outbox_disconnect(&a->out);
+	request_cancel_conn(a, conn);
+	if (a->stopping)
+		return;
+	if (a->opt.reconnect == 0) {
+		/* Redialing is off: the connection was the agent's life. */
+		agent_stop(a, rc == -ESHUTDOWN ? 0 : 1);
+		return;
+	}
+	b->failures = 0;
+	schedule_dial(a);
+}
+
+static void on_write_failed(struct loop_timer *t)
+{
+	struct agent *a = container_of(t, struct agent, bridge.fail_timer);
+
+	disconnect(a, a->bridge.write_error);
+}
+
+/*
+ * Writes what the socket takes. A write error ends the connection from a timer of its own:
+ * flush runs inside handlers (through the outbox), which must not see their requests cancelled
+ * under them.
+ */
 static void flush(struct agent *a)
 {
-	int rc = gcs_proto_wqueue_flush(&a->wqueue, a->bridge_fd);
+	struct bridge *b = &a->bridge;
+	int rc;
 
+	if (b->write_error)
+		return;
+	rc = outbox_flush(&a->out, b->fd);
 	if (rc < 0 && rc != -EAGAIN) {
-		bridge_fail(a, rc);
+		b->write_error = rc;
+		loop_mod(a->loop, &b->src, 0);
+		loop_timer_arm(a->loop, &b->fail_timer, 0, on_write_failed);
 		return;
 	}
 	update_events(a);
 }
 
-/* Queues one encoded message; a message that cannot be encoded is replaced by an E_FAIL. */
-static void send_msg(struct agent *a, uint32_t type, uint64_t id, const void *msg)
+static void on_outbox(struct outbox *o)
 {
-	struct gcs_error err = { 0 };
-	char *frame;
-	size_t len;
-	int rc = gcs_proto_encode_frame(type, id, msg, GCS_PROTO_STYLE_GUEST, &frame, &len, &err);
+	struct agent *a = container_of(o, struct agent, out);
 
-	if (rc < 0 && gcs_msg_is_response(type)) {
-		struct gcs_proto_response_base fail = {
-			.result = HR_FAIL,
-			.activity_id = ((const struct gcs_proto_response_base *)msg)->activity_id,
-			.error_message = err.message,
-		};
-		log_error("cannot encode response", LOG_UINT("id", id),
-			  LOG_STR("error", err.message));
-		rc = gcs_proto_encode_frame(type, id, &fail, GCS_PROTO_STYLE_GUEST, &frame, &len,
-					    &err);
-	}
-	if (rc < 0) {
-		log_error("cannot encode message", LOG_HEX("type", type),
-			  LOG_STR("error", err.message));
-		return;
-	}
-	if (gcs_proto_wqueue_push(&a->wqueue, frame, len) < 0) {
-		free(frame);
-		bridge_fail(a, -ENOMEM);
-		return;
-	}
-	flush(a);
-}
-
-void bridge_reply(struct agent *a, const struct request_ctx *c, void *resp)
-{
-	struct gcs_proto_response_base *base = resp;
-
-	base->activity_id = c->activity_id;
-	send_msg(a, gcs_msg_response_type(c->type), c->id, resp);
-}
-
-void bridge_notify(struct agent *a, const struct gcs_proto_notification *n)
-{
-	send_msg(a, GCS_MSG_CONTAINER_NOTIFY, 0, n);
-}
-
-void bridge_reply_ok(struct agent *a, const struct request_ctx *c)
-{
-	struct gcs_proto_response_base base = { 0 };
-
-	bridge_reply(a, c, &base);
-}
-
-void bridge_reply_error(struct agent *a, const struct request_ctx *c, const struct gcs_error *err)
-{
-	struct gcs_proto_error_record rec = {
-		.result = err->hresult,
-		.message = err->message,
-		.module_name = "gcs",
-		.file_name = "",
-		.line = UINT32_MAX,
-	};
-	struct gcs_proto_response_base base = {
-		.result = err->hresult ? err->hresult : HR_FAIL,
-		.error_message = err->message,
-		.error_records = &rec,
-		.n_error_records = 1,
-	};
-	char name[64];
-
-	log_debug("request failed",
-		  LOG_STR("type", gcs_proto_msg_name(c->type, name, sizeof(name))),
-		  LOG_UINT("id", c->id), LOG_HEX("result", (uint32_t)base.result),
-		  LOG_STR("error", err->message));
-	bridge_reply(a, c, &base);
+	if (a->bridge.fd >= 0 && !a->bridge.connecting)
+		flush(a);
 }
 
 /* ---- UVM-level handlers that need no other module ---- */
 
-static int handle_negotiate(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			    struct gcs_error *err)
+static int handle_negotiate(struct request *req, struct gcs_error *err)
 {
 	static const struct gcs_proto_schema_version v21 = { 2, 1 };
-	struct gcs_proto_negotiate_req *req = &m->negotiate_req;
+	struct agent *a = req->a;
+	struct gcs_proto_negotiate_req *nr = &req->m.negotiate_req;
 	struct gcs_proto_negotiate_resp resp = {
 		.version = GCS_PROTOCOL_VERSION,
 		.capabilities = {
@@ -151,74 +146,76 @@ static int handle_negotiate(struct agent *a, const struct request_ctx *c, union 
 		},
 	};
 
-	if (req->maximum_version < GCS_PROTOCOL_VERSION ||
-	    req->minimum_version > GCS_PROTOCOL_VERSION)
+	if (nr->maximum_version < GCS_PROTOCOL_VERSION ||
+	    nr->minimum_version > GCS_PROTOCOL_VERSION)
 		return gcs_error_set(err, -EPROTONOSUPPORT, HR_UNSUPPORTED_PROTOCOL_VERSION,
 				     "protocol versions %u..%u requested; only %d is supported",
-				     req->minimum_version, req->maximum_version,
+				     nr->minimum_version, nr->maximum_version,
 				     GCS_PROTOCOL_VERSION);
-	a->negotiated = true;
-	log_info("negotiated protocol", LOG_INT("version", GCS_PROTOCOL_VERSION));
-	bridge_reply(a, c, &resp);
-	return 1;
+	a->bridge.negotiated = true;
+	log_info("negotiated protocol", LOG_INT("version", GCS_PROTOCOL_VERSION),
+		 LOG_UINT("connection", a->bridge.conn),
+		 LOG_UINT("queued_notifications", outbox_notifications(&a->out)));
+	request_reply(req, &resp);
+	/* Notifications kept while there was no negotiated connection go after the answer. */
+	outbox_negotiated(&a->out);
+	return REQUEST_KEPT;
 }
 
-static int handle_start(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			struct gcs_error *err)
+static int handle_start(struct request *req, struct gcs_error *err)
 {
 	/* As in the Go GCS, Start does nothing: the first ExecuteProcess starts a container. */
-	(void)a, (void)c, (void)m, (void)err;
+	(void)req, (void)err;
 	return 0;
 }
 
-static int handle_shutdown(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			   struct gcs_error *err)
+static int handle_shutdown(struct request *req, struct gcs_error *err)
 {
-	if (!is_null_container(m->req.container_id))
-		return container_handle_shutdown(a, c, m, err);
+	struct agent *a = req->a;
+
+	if (!is_uvm_id(req->m.req.container_id))
+		return container_handle_shutdown(req, err);
 	log_info("shutdown requested",
-		 LOG_STR("forced", c->type == GCS_MSG_SHUTDOWN_FORCED_REQ ? "true" : "false"));
-	bridge_reply_ok(a, c);
-	loop_quit(a->loop, 0); /* bridge_stop sends what is queued */
-	return 1;
+		 LOG_BOOL("forced", req->type == GCS_MSG_SHUTDOWN_FORCED_REQ));
+	request_reply(req, NULL);
+	agent_stop(a, 0);
+	return REQUEST_KEPT;
 }
 
-static int handle_container_only(struct agent *a, const struct request_ctx *c,
-				 union gcs_proto_msg *m, struct gcs_error *err)
+static int handle_container_only(struct request *req, struct gcs_error *err)
 {
-	if (is_null_container(m->req.container_id))
+	if (is_uvm_id(req->m.req.container_id))
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "%s is not valid for the utility VM",
-				     gcs_proto_rpc_name(c->type));
-	if (c->type == GCS_MSG_GET_PROPERTIES_REQ)
-		return container_handle_properties(a, c, m, err);
-	return container_handle_delete(a, c, m, err);
+				     "%s is not valid for the utility VM", request_name(req));
+	if (req->type == GCS_MSG_GET_PROPERTIES_REQ)
+		return container_handle_properties(req, err);
+	return container_handle_delete(req, err);
 }
 
-static int handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			 struct gcs_error *err)
+static int handle_modify(struct request *req, struct gcs_error *err)
 {
-	if (is_null_container(m->req.container_id))
-		return storage_handle_modify(a, c, m, err);
-	return container_handle_modify(a, c, m, err);
+	if (is_uvm_id(req->m.req.container_id))
+		return storage_handle_modify(req, err);
+	return container_handle_modify(req, err);
 }
 
-static int handle_dump_stacks(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			      struct gcs_error *err)
+static int handle_dump_stacks(struct request *req, struct gcs_error *err)
 {
 	/* The whole response must stay under 64 KiB, escaping included. */
 	const size_t cap = 48 * 1024;
+	struct agent *a = req->a;
 	_cleanup_free_ char *buf = malloc(cap);
 	struct gcs_proto_dump_stacks_resp resp = { 0 };
 	size_t n;
 
-	(void)m;
 	if (!buf)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	n = (size_t)snprintf(
-		buf, cap, "gcs pid %d: protocol %s, %llu requests, %zu bytes queued to the host\n",
-		getpid(), a->negotiated ? "4" : "not negotiated", (unsigned long long)a->requests,
-		bridge_queued(a));
+	n = (size_t)snprintf(buf, cap,
+			     "gcs pid %d: connection %llu, protocol 4, %llu requests, %zu live, "
+			     "%zu bytes queued to the host, %zu notifications kept\n",
+			     getpid(), (unsigned long long)a->bridge.conn,
+			     (unsigned long long)a->n_requests, request_count(a), a->out.bytes,
+			     outbox_notifications(&a->out));
 	if (n < cap)
 		n += (size_t)snprintf(buf + n, cap - n, "helper processes: %zu\n", child_count(a));
 	if (n < cap) {
@@ -232,8 +229,8 @@ static int handle_dump_stacks(struct agent *a, const struct request_ctx *c, unio
 	if (n < cap)
 		process_dump(a, buf + n, cap - n);
 	resp.guest_stacks = buf;
-	bridge_reply(a, c, &resp);
-	return 1;
+	request_reply(req, &resp);
+	return REQUEST_KEPT;
 }
 
 static const struct {
@@ -244,10 +241,10 @@ static const struct {
 	{ GCS_MSG_START_REQ, handle_start },
 	{ GCS_MSG_SHUTDOWN_GRACEFUL_REQ, handle_shutdown },
 	{ GCS_MSG_SHUTDOWN_FORCED_REQ, handle_shutdown },
-	{ GCS_MSG_EXECUTE_PROCESS_REQ, process_handle_exec },
-	{ GCS_MSG_WAIT_FOR_PROCESS_REQ, process_handle_wait },
-	{ GCS_MSG_SIGNAL_PROCESS_REQ, process_handle_signal },
-	{ GCS_MSG_RESIZE_CONSOLE_REQ, process_handle_resize },
+	{ GCS_MSG_EXECUTE_PROCESS_REQ, exec_handle_execute },
+	{ GCS_MSG_WAIT_FOR_PROCESS_REQ, exec_handle_wait },
+	{ GCS_MSG_SIGNAL_PROCESS_REQ, exec_handle_signal },
+	{ GCS_MSG_RESIZE_CONSOLE_REQ, exec_handle_resize },
 	{ GCS_MSG_GET_PROPERTIES_REQ, handle_container_only },
 	{ GCS_MSG_MODIFY_SETTINGS_REQ, handle_modify },
 	{ GCS_MSG_DUMP_STACKS_REQ, handle_dump_stacks },
@@ -256,7 +253,7 @@ static const struct {
 
 static request_handler find_handler(struct agent *a, uint32_t type)
 {
-	if (!a->negotiated)
+	if (!a->bridge.negotiated)
 		return type == GCS_MSG_NEGOTIATE_PROTOCOL_REQ ? handle_negotiate : NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(handlers); i++)
 		if (handlers[i].type == type)
@@ -264,116 +261,235 @@ static request_handler find_handler(struct agent *a, uint32_t type)
 	return NULL;
 }
 
+/*
+ * Every message gets an answer, as from the Go GCS: the response form of its type (which for a
+ * message that is not a request names no request of ours; the host never sends one).
+ */
 static void dispatch(struct agent *a, const struct gcs_header *h, const char *body, size_t len)
 {
-	struct request_ctx c = { .type = h->type, .id = h->id };
 	struct gcs_error err = { 0 };
 	struct gcs_proto_request_base base;
-	union gcs_proto_msg m;
+	struct request *req = request_new(a, h->type, h->id);
 	request_handler fn;
-	char name[64];
 	int rc;
 
-	gcs_proto_msg_name(h->type, name, sizeof(name));
-	if (!gcs_msg_is_request(h->type)) {
-		/* The host is the only requester; there is nothing to answer. */
-		log_warning("ignoring a message that is not a request", LOG_STR("type", name),
-			    LOG_UINT("id", h->id));
+	if (!req) {
+		log_error("out of memory: a request is lost", LOG_UINT("id", h->id));
 		return;
 	}
-	a->requests++;
-	log_debug("request", LOG_STR("type", name), LOG_UINT("id", h->id),
+	a->n_requests++;
+	log_debug("request", LOG_STR("type", request_name(req)), LOG_UINT("id", h->id),
 		  LOG_UINT("size", h->size));
 	/* The activity ID is echoed even on errors, when it can be read. */
 	if (gcs_proto_decode_request_base(body, len, &base, NULL) == 0) {
-		snprintf(c.activity_id, sizeof(c.activity_id), "%s", base.activity_id);
+		snprintf(req->activity_id, sizeof(req->activity_id), "%s", base.activity_id);
 		gcs_proto_release(&base);
 	}
-	fn = find_handler(a, h->type);
+	fn = gcs_msg_is_request(h->type) ? find_handler(a, h->type) : NULL;
 	if (!fn) {
-		gcs_error_set(&err, -EOPNOTSUPP, HR_NOTIMPL, "%s is not supported%s", name,
-			      a->negotiated ? "" : " before NegotiateProtocol");
-		bridge_reply_error(a, &c, &err);
+		gcs_error_set(&err, -EOPNOTSUPP, HR_NOTIMPL, "%s is not supported%s",
+			      request_name(req),
+			      !gcs_msg_is_request(h->type) ? " (it is not a request)" :
+			      a->bridge.negotiated	   ? "" :
+							     " before NegotiateProtocol");
+		request_finish(req, -EOPNOTSUPP, &err);
 		return;
 	}
-	rc = gcs_proto_decode(h->type, body, len, &m, &err);
+	rc = gcs_proto_decode(h->type, body, len, &req->m, &err);
 	if (rc < 0) {
-		bridge_reply_error(a, &c, &err);
+		request_finish(req, rc, &err);
 		return;
 	}
-	rc = fn(a, &c, &m, &err);
-	if (rc == 0)
-		bridge_reply_ok(a, &c);
-	else if (rc < 0) {
-		if (err.hresult == HR_OK)
-			gcs_error_set(&err, rc, HR_FAIL, "%s", strerror(-rc));
-		bridge_reply_error(a, &c, &err);
-	}
-	gcs_proto_release(&m);
+	req->decoded = true;
+	rc = fn(req, &err);
+	if (rc != REQUEST_KEPT)
+		request_finish(req, rc, &err);
 }
 
-static void on_bridge(struct loop_source *s, uint32_t events)
+static void on_readable(struct agent *a)
 {
-	struct agent *a = container_of(s, struct agent, bridge_src);
+	struct bridge *b = &a->bridge;
 
-	if (events & EPOLLOUT)
-		flush(a);
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	for (int i = 0; i < 64; i++) {
+	/* A bounded batch, so that one busy host does not starve the rest of the loop. */
+	for (int i = 0; i < 64 && b->fd >= 0 && b->reading && !b->write_error; i++) {
 		struct gcs_header h;
 		char *body;
 		size_t len;
-		int rc = gcs_proto_reader_read(&a->reader, a->bridge_fd);
+		int rc = gcs_proto_reader_read(&b->reader, b->fd);
 
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			bridge_fail(a, rc);
+			disconnect(a, rc);
 			return;
 		}
-		gcs_proto_reader_take(&a->reader, &h, &body, &len);
+		gcs_proto_reader_take(&b->reader, &h, &body, &len);
 		dispatch(a, &h, body, len);
 		free(body);
+		update_events(a);
 	}
 }
 
-int bridge_start(struct agent *a, struct gcs_error *err)
+static void on_bridge(struct loop_source *s, uint32_t events)
 {
-	int rc = -EINVAL;
+	struct agent *a = container_of(s, struct agent, bridge.src);
 
-	for (int i = 0; i < BRIDGE_DIAL_TRIES; i++) {
-		rc = transport_dial(&a->opt.transport, GCS_PORT_BRIDGE, 5000, &a->bridge_fd);
-		if (rc == 0)
-			break;
-		log_debug("bridge dial failed, retrying", LOG_INT("try", i + 1), LOG_ERRNO(rc));
-		usleep(BRIDGE_DIAL_DELAY_MS * 1000);
+	if (events & EPOLLOUT)
+		flush(a);
+	if (a->bridge.fd < 0 || a->bridge.write_error)
+		return;
+	if (a->bridge.reading && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		on_readable(a);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		flush(a); /* not reading: the hang-up shows as a write error */
+}
+
+/* ---- dialing ---- */
+
+static void connected(struct agent *a, int fd)
+{
+	struct bridge *b = &a->bridge;
+
+	b->fd = fd;
+	b->connecting = false;
+	b->conn = ++b->next_conn;
+	b->negotiated = false;
+	b->reading = true;
+	b->failures = 0;
+	b->ever_connected = true;
+	gcs_proto_reader_reset(&b->reader);
+	outbox_connect(&a->out, b->conn);
+	if (loop_add(a->loop, &b->src, fd, EPOLLIN, on_bridge) < 0) {
+		log_error("cannot watch the bridge connection");
+		close(fd);
+		b->fd = -1;
+		b->conn = 0;
+		outbox_disconnect(&a->out);
+		schedule_dial(a);
+		return;
 	}
-	if (rc < 0)
-		return gcs_error_set(err, rc, HR_FAIL, "cannot reach the host on port %u: %s",
-				     GCS_PORT_BRIDGE, strerror(-rc));
-	gcs_proto_reader_init(&a->reader, GCS_DEFAULT_MAX_INBOUND);
-	gcs_proto_wqueue_init(&a->wqueue);
-	rc = loop_add(a->loop, &a->bridge_src, a->bridge_fd, EPOLLIN, on_bridge);
-	if (rc < 0)
-		return gcs_error_set(err, rc, HR_FAIL, "epoll: %s", strerror(-rc));
-	log_info("bridge connected", LOG_UINT("port", GCS_PORT_BRIDGE));
-	return 0;
+	log_info("bridge connected", LOG_UINT("port", GCS_PORT_BRIDGE),
+		 LOG_UINT("connection", b->conn));
+	update_events(a);
+}
+
+static void dial_failed(struct agent *a, int rc)
+{
+	struct bridge *b = &a->bridge;
+	int limit = b->ever_connected ? a->opt.reconnect : a->opt.dial_tries;
+
+	b->failures++;
+	log_debug("bridge dial failed", LOG_INT("try", b->failures), LOG_ERRNO(rc));
+	if (limit >= 0 && b->failures >= limit) {
+		log_error(b->ever_connected ? "cannot reach the host again: giving up" :
+					      "cannot reach the host",
+			  LOG_UINT("port", GCS_PORT_BRIDGE), LOG_INT("tries", b->failures),
+			  LOG_ERRNO(rc));
+		agent_stop(a, 1);
+		return;
+	}
+	schedule_dial(a);
+}
+
+static void on_dial_timeout(struct loop_timer *t);
+
+static void on_connect_done(struct loop_source *s, uint32_t events)
+{
+	struct agent *a = container_of(s, struct agent, bridge.src);
+	struct bridge *b = &a->bridge;
+	int fd = s->fd;
+	int rc;
+
+	(void)events;
+	loop_del(a->loop, &b->src);
+	loop_timer_cancel(a->loop, &b->timer);
+	b->connecting = false;
+	rc = transport_connect_finish(fd);
+	if (rc < 0) {
+		close(fd);
+		dial_failed(a, rc);
+		return;
+	}
+	connected(a, fd);
+}
+
+static void on_dial_timeout(struct loop_timer *t)
+{
+	struct agent *a = container_of(t, struct agent, bridge.timer);
+	struct bridge *b = &a->bridge;
+
+	if (b->connecting) {
+		/* The connect did not complete in time. */
+		loop_del(a->loop, &b->src);
+		close(b->src.fd);
+		b->connecting = false;
+		dial_failed(a, -ETIMEDOUT);
+		return;
+	}
+	dial(a);
+}
+
+static void schedule_dial(struct agent *a)
+{
+	loop_timer_arm(a->loop, &a->bridge.timer, BRIDGE_REDIAL_MS, on_dial_timeout);
+}
+
+static void dial(struct agent *a)
+{
+	struct bridge *b = &a->bridge;
+	int fd = -1;
+	int rc = transport_connect_start(&a->opt.transport, GCS_PORT_BRIDGE, &fd);
+
+	if (rc == 0) {
+		connected(a, fd);
+		return;
+	}
+	if (rc == -EINPROGRESS) {
+		rc = loop_add(a->loop, &b->src, fd, EPOLLOUT, on_connect_done);
+		if (rc == 0) {
+			b->connecting = true;
+			loop_timer_arm(a->loop, &b->timer, BRIDGE_CONNECT_TIMEOUT_MS,
+				       on_dial_timeout);
+			return;
+		}
+		close(fd);
+	}
+	dial_failed(a, rc);
+}
+
+void bridge_start(struct agent *a)
+{
+	struct bridge *b = &a->bridge;
+
+	b->fd = -1;
+	gcs_proto_reader_init(&b->reader, GCS_DEFAULT_MAX_INBOUND);
+	outbox_init(&a->out, on_outbox);
+	dial(a);
 }
 
 void bridge_stop(struct agent *a)
 {
-	if (a->bridge_fd < 0)
-		return;
-	/* Whatever is still queued gets up to a second to go out. */
-	for (int i = 0; i < 100 && gcs_proto_wqueue_flush(&a->wqueue, a->bridge_fd) == -EAGAIN;
-	     i++) {
-		struct pollfd p = { .fd = a->bridge_fd, .events = POLLOUT };
-		poll(&p, 1, 10);
+	struct bridge *b = &a->bridge;
+	int64_t deadline = time_now_ms() + 1000;
+
+	loop_timer_cancel(a->loop, &b->timer);
+	if (b->connecting) {
+		loop_del(a->loop, &b->src);
+		close(b->src.fd);
+		b->connecting = false;
 	}
-	loop_del(a->loop, &a->bridge_src);
-	gcs_proto_wqueue_clear(&a->wqueue);
-	gcs_proto_reader_reset(&a->reader);
-	close(a->bridge_fd);
-	a->bridge_fd = -1;
+	if (b->fd >= 0) {
+		/* Whatever is still queued gets up to a second to go out. */
+		while (outbox_flush(&a->out, b->fd) == -EAGAIN) {
+			struct pollfd p = { .fd = b->fd, .events = POLLOUT };
+			if (time_poll_until(&p, 1, deadline) <= 0)
+				break;
+		}
+		loop_del(a->loop, &b->src);
+		close(b->fd);
+		b->fd = -1;
+	}
+	loop_timer_cancel(a->loop, &b->fail_timer);
+	outbox_clear(&a->out);
+	gcs_proto_reader_reset(&b->reader);
 }

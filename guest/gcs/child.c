@@ -186,7 +186,7 @@ int child_run(struct agent *a, char *const *argv, const struct child_options *o,
 			log_error("cannot watch a helper's output", LOG_INT("pid", h->pid));
 	}
 
-	loop_watch_child(a->loop, h->pid, on_exit_status, h);
+	loop_watch_child(a->loop, h->pid, on_exit_status, h, false);
 	log_debug("helper started", LOG_INT("pid", h->pid), LOG_STR("cmd", argv[0]));
 	if (ret_pid)
 		*ret_pid = h->pid;

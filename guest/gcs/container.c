@@ -19,6 +19,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "container.h"
+#include "exec.h"
+#include "process.h"
+#include "request.h"
+#include "storage.h"
 #include "cgroup.h"
 #include "cleanup.h"
 #include "log.h"
@@ -51,13 +56,13 @@ struct container {
 	bool init_done;
 	bool notified;
 	unsigned execs; /* exec file counter */
-	struct request_ctx pending; /* the Create or Delete being answered */
+	struct request *pending; /* the Create being answered */
 };
 
 /* A runc call on behalf of a request. */
 struct call {
 	struct container *c;
-	struct request_ctx ctx;
+	struct request *req;
 	struct exec_op *op;
 	char path[300]; /* a file to remove afterwards */
 	pid_t pid;
@@ -70,6 +75,31 @@ struct call {
 };
 
 static unsigned console_counter;
+
+static void container_process_done(struct container *c, pid_t pid, int exit_code);
+static void container_process_reported(struct container *c, pid_t pid);
+static void container_note_signal(struct container *c, pid_t pid, int sig);
+
+static void on_process_done(void *owner, struct process *p, int exit_code)
+{
+	container_process_done(owner, process_pid(p), exit_code);
+}
+
+static void on_process_reported(void *owner, struct process *p)
+{
+	container_process_reported(owner, process_pid(p));
+}
+
+static void on_process_signaled(void *owner, struct process *p, int sig)
+{
+	container_note_signal(owner, process_pid(p), sig);
+}
+
+static const struct process_owner_ops container_process_ops = {
+	.done = on_process_done,
+	.reported = on_process_reported,
+	.signaled = on_process_signaled,
+};
 
 /*
  * runc cannot pivot_root away from an initramfs root: there containers are created with
@@ -216,7 +246,7 @@ static void notify(struct container *c)
 		return;
 	c->notified = true;
 	log_info("container exited", LOG_STR("id", c->id), LOG_STR("type", c->exit_type));
-	bridge_notify(c->a, &n);
+	outbox_notify(&c->a->out, &n);
 }
 
 /* ---- Create ---- */
@@ -291,7 +321,8 @@ static void create_failed(struct container *c, const char *what, int rc, const c
 
 	gcs_error_set(&err, rc < 0 ? rc : -EIO, HR_FAIL, "create %s: %s: %s", c->id, what,
 		      msg ? msg : strerror(rc < 0 ? -rc : EIO));
-	bridge_reply_error(c->a, &c->pending, &err);
+	request_finish(c->pending, -EIO, &err);
+	c->pending = NULL;
 	container_free(c);
 }
 
@@ -324,17 +355,19 @@ static void on_created(void *data, int exit_code, const char *error)
 		create_failed(c, "runc create", -EIO, "no init pid");
 		return;
 	}
-	c->init = process_attach(c->a, c, c->init_pid,
+	c->init = process_attach(c->a, c->id, c->init_pid,
 				 c->console >= 0 ? fcntl(c->console, F_DUPFD_CLOEXEC, 3) : -1,
-				 "init");
+				 "init", &container_process_ops, c, true);
 	c->state = C_CREATED;
 	log_info("container created", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
-	bridge_reply(c->a, &c->pending, &resp);
+	request_reply(c->pending, &resp);
+	c->pending = NULL;
 }
 
-int container_handle_create(struct agent *a, const struct request_ctx *ctx, union gcs_proto_msg *m,
-			    struct gcs_error *err)
+int container_handle_create(struct request *rq, struct gcs_error *err)
 {
+	struct agent *a = rq->a;
+	union gcs_proto_msg *m = &rq->m;
 	struct gcs_proto_create_req *req = &m->create_req;
 	const struct gcs_proto_container_config *cfg = &req->config;
 	int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
@@ -344,7 +377,7 @@ int container_handle_create(struct agent *a, const struct request_ctx *ctx, unio
 	struct container *c;
 	int rc;
 
-	if (is_null_container(req->base.container_id))
+	if (is_uvm_id(req->base.container_id))
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
 				     "Create of the utility VM itself is not supported");
 	if (cfg->schema_version.major < 2 ||
@@ -374,8 +407,8 @@ int container_handle_create(struct agent *a, const struct request_ctx *ctx, unio
 	c->a = a;
 	c->io[0] = c->io[1] = c->io[2] = c->console = c->console_listen = -1;
 	c->exit_type = "UnexpectedExit";
-	c->pending = *ctx;
-	snprintf(c->activity_id, sizeof(c->activity_id), "%s", ctx->activity_id);
+	snprintf(c->activity_id, sizeof(c->activity_id), "%s", rq->activity_id);
+	c->pending = rq;
 	c->id = strdup(req->base.container_id);
 	c->bundle = strdup(cfg->oci_bundle_path);
 	c->scratch_dir = strdup(cfg->scratch_dir_path);
@@ -460,7 +493,7 @@ int container_handle_create(struct agent *a, const struct request_ctx *ctx, unio
 		return gcs_error_set(err, rc, HR_FAIL, "cannot run %s: %s", a->opt.runc,
 				     strerror(-rc));
 	}
-	return 1;
+	return REQUEST_KEPT;
 }
 
 /* ---- ExecuteProcess ---- */
@@ -508,7 +541,7 @@ static struct call *call_new(struct container *c, struct exec_op *op)
 	call->op = op;
 	call->console_listen = -1;
 	if (op)
-		call->ctx = op->c;
+		call->req = op->req;
 	return call;
 }
 
@@ -520,15 +553,14 @@ static void on_started(void *data, int exit_code, const char *error)
 
 	if (exit_code != 0) {
 		gcs_error_set(&err, -EIO, HR_FAIL, "start %s: runc start: %s", c->id, error);
-		exec_fail(call->op, &err);
+		exec_finish(call->op, -EIO, &err, 0);
 	} else {
 		struct gcs_proto_execute_process_resp resp = { .process_id =
 								       (uint32_t)c->init_pid };
 		if (!c->init_done)
 			c->state = C_RUNNING;
 		log_info("container started", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
-		bridge_reply(c->a, &call->op->c, &resp);
-		exec_op_free(call->op);
+		exec_finish(call->op, 0, NULL, resp.process_id);
 	}
 	call_free(call);
 }
@@ -545,7 +577,7 @@ static void start_init(struct exec_op *op)
 
 	if (!call) {
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		exec_fail(op, &err);
+		exec_finish(op, -ENOMEM, &err, 0);
 		return;
 	}
 	if (c->terminal) {
@@ -571,7 +603,7 @@ static void start_init(struct exec_op *op)
 	if (rc < 0) {
 		gcs_error_set(&err, rc, HR_FAIL, "start %s: cannot run runc: %s", c->id,
 			      strerror(-rc));
-		exec_fail(op, &err);
+		exec_finish(op, rc, &err, 0);
 		call_free(call);
 	}
 }
@@ -608,7 +640,7 @@ static void on_exec_started(void *data, int exit_code, const char *error)
 		gcs_error_set(&err, -EIO, HR_FAIL, "exec in %s: runc wrote no pid", c->id);
 		goto fail;
 	}
-	p = process_attach(c->a, c, pid, master, call->name);
+	p = process_attach(c->a, c->id, pid, master, call->name, &container_process_ops, c, true);
 	if (!p) {
 		if (master >= 0)
 			close(master);
@@ -623,15 +655,11 @@ static void on_exec_started(void *data, int exit_code, const char *error)
 			      op->fds[1] >= 0 ? TAKE_FD(op->fds[1]) :
 						open("/dev/null", O_WRONLY | O_CLOEXEC));
 	}
-	{
-		struct gcs_proto_execute_process_resp resp = { .process_id = (uint32_t)pid };
-		bridge_reply(c->a, &op->c, &resp);
-	}
-	exec_op_free(op);
+	exec_finish(op, 0, NULL, (uint32_t)pid);
 	call_free(call);
 	return;
 fail:
-	exec_fail(op, &err);
+	exec_finish(op, -EIO, &err, 0);
 	call_free(call);
 }
 
@@ -668,10 +696,10 @@ static void run_exec(struct exec_op *op)
 
 	if (!call) {
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		exec_fail(op, &err);
+		exec_finish(op, -ENOMEM, &err, 0);
 		return;
 	}
-	proc = exec_process(c, op->m.execute_process_req.params.oci_process);
+	proc = exec_process(c, op->req->m.execute_process_req.params.oci_process);
 	if (!proc) {
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
 		goto fail;
@@ -733,13 +761,13 @@ static void run_exec(struct exec_op *op)
 			close_fd(&op->fds[i]);
 	return;
 fail:
-	exec_fail(op, &err);
+	exec_finish(op, -EIO, &err, 0);
 	call_free(call);
 }
 
 void container_exec(struct exec_op *op)
 {
-	if (op->m.execute_process_req.params.oci_process)
+	if (op->req->m.execute_process_req.params.oci_process)
 		run_exec(op);
 	else
 		start_init(op);
@@ -754,7 +782,7 @@ static void on_killed_all(void *data, int exit_code, const char *error)
 		log_debug("runc kill --all failed", LOG_STR("error", error ? error : ""));
 }
 
-void container_process_done(struct container *c, pid_t pid, int exit_code)
+static void container_process_done(struct container *c, pid_t pid, int exit_code)
 {
 	if (pid != c->init_pid)
 		return;
@@ -771,7 +799,7 @@ void container_process_done(struct container *c, pid_t pid, int exit_code)
 	c->state = C_STOPPED;
 }
 
-void container_process_reported(struct container *c, pid_t pid)
+static void container_process_reported(struct container *c, pid_t pid)
 {
 	if (pid == c->init_pid) {
 		c->init = NULL;
@@ -779,7 +807,7 @@ void container_process_reported(struct container *c, pid_t pid)
 	}
 }
 
-void container_note_signal(struct container *c, pid_t pid, int sig)
+static void container_note_signal(struct container *c, pid_t pid, int sig)
 {
 	if (pid != c->init_pid)
 		return;
@@ -789,11 +817,12 @@ void container_note_signal(struct container *c, pid_t pid, int sig)
 		c->exit_type = "ForcedExit";
 }
 
-int container_handle_shutdown(struct agent *a, const struct request_ctx *ctx,
-			      union gcs_proto_msg *m, struct gcs_error *err)
+int container_handle_shutdown(struct request *req, struct gcs_error *err)
 {
+	struct agent *a = req->a;
+	union gcs_proto_msg *m = &req->m;
 	struct container *c = container_find(a, m->req.container_id);
-	bool forced = ctx->type == GCS_MSG_SHUTDOWN_FORCED_REQ;
+	bool forced = req->type == GCS_MSG_SHUTDOWN_FORCED_REQ;
 
 	if (!c)
 		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
@@ -832,7 +861,7 @@ static void answer_properties(struct call *call, json_t *pids)
 	if (call->want_metrics && !c->init_done && c->init_pid > 0)
 		metrics = cgroup_metrics(c->init_pid);
 	resp.lcow_metrics = metrics;
-	bridge_reply(c->a, &call->ctx, &resp);
+	request_reply(call->req, &resp);
 }
 
 static void on_ps(void *data, const struct child_result *r)
@@ -846,16 +875,17 @@ static void on_ps(void *data, const struct child_result *r)
 		struct gcs_error err = { 0 };
 		gcs_error_set(&err, -EIO, HR_FAIL, "runc ps %s: %s", call->c->id,
 			      r->err_len ? r->err : "failed");
-		bridge_reply_error(call->c->a, &call->ctx, &err);
+		request_finish(call->req, -EIO, &err);
 	} else {
 		answer_properties(call, json_is_array(pids) ? pids : NULL);
 	}
 	call_free(call);
 }
 
-int container_handle_properties(struct agent *a, const struct request_ctx *ctx,
-				union gcs_proto_msg *m, struct gcs_error *err)
+int container_handle_properties(struct request *rq, struct gcs_error *err)
 {
+	struct agent *a = rq->a;
+	union gcs_proto_msg *m = &rq->m;
 	struct gcs_proto_get_properties_req *req = &m->get_properties_req;
 	struct container *c = container_find(a, req->base.container_id);
 	struct call *call;
@@ -866,7 +896,7 @@ int container_handle_properties(struct agent *a, const struct request_ctx *ctx,
 	call = call_new(c, NULL);
 	if (!call)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	call->ctx = *ctx;
+	call->req = rq;
 	for (size_t i = 0; i < req->n_property_types; i++) {
 		if (!strcmp(req->property_types[i], "ProcessList"))
 			call->want_list = true;
@@ -882,11 +912,11 @@ int container_handle_properties(struct agent *a, const struct request_ctx *ctx,
 			return gcs_error_set(err, rc, HR_FAIL, "cannot run runc: %s",
 					     strerror(-rc));
 		}
-		return 1;
+		return REQUEST_KEPT;
 	}
 	answer_properties(call, NULL);
 	call_free(call);
-	return 1;
+	return REQUEST_KEPT;
 }
 
 /* ---- ContainerConstraints ---- */
@@ -899,16 +929,17 @@ static void on_updated(void *data, int exit_code, const char *error)
 	if (exit_code != 0) {
 		gcs_error_set(&err, -EIO, HR_FAIL, "update %s: runc update: %s", call->c->id,
 			      error);
-		bridge_reply_error(call->c->a, &call->ctx, &err);
+		request_finish(call->req, -EIO, &err);
 	} else {
-		bridge_reply_ok(call->c->a, &call->ctx);
+		request_reply(call->req, NULL);
 	}
 	call_free(call);
 }
 
-int container_handle_modify(struct agent *a, const struct request_ctx *ctx, union gcs_proto_msg *m,
-			    struct gcs_error *err)
+int container_handle_modify(struct request *rq, struct gcs_error *err)
 {
+	struct agent *a = rq->a;
+	union gcs_proto_msg *m = &rq->m;
 	struct gcs_proto_modify_req *req = &m->modify_req;
 	struct container *c = container_find(a, req->base.container_id);
 	struct call *call;
@@ -930,7 +961,7 @@ int container_handle_modify(struct agent *a, const struct request_ctx *ctx, unio
 	call = call_new(c, NULL);
 	if (!call)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	call->ctx = *ctx;
+	call->req = rq;
 	snprintf(call->path, sizeof(call->path), "%s/update.json", c->bundle);
 	if (json_dump_file(req->settings.container_constraints.linux_resources, call->path,
 			   JSON_COMPACT) < 0) {
@@ -946,7 +977,7 @@ int container_handle_modify(struct agent *a, const struct request_ctx *ctx, unio
 		call_free(call);
 		return gcs_error_set(err, rc, HR_FAIL, "cannot run runc: %s", strerror(-rc));
 	}
-	return 1;
+	return REQUEST_KEPT;
 }
 
 /* ---- DeleteContainerState ---- */
@@ -1013,16 +1044,17 @@ static void on_deleted(void *data, int exit_code, const char *error)
 	if (!is_mount_point(c->rootfs))
 		remove_path(c->scratch_dir);
 	remove_path(c->bundle);
-	process_forget_container(a, c);
+	process_forget_scope(a, c->id);
 	log_info("container deleted", LOG_STR("id", c->id));
-	bridge_reply_ok(a, &call->ctx);
+	request_reply(call->req, NULL);
 	call_free(call);
 	container_free(c);
 }
 
-int container_handle_delete(struct agent *a, const struct request_ctx *ctx, union gcs_proto_msg *m,
-			    struct gcs_error *err)
+int container_handle_delete(struct request *req, struct gcs_error *err)
 {
+	struct agent *a = req->a;
+	union gcs_proto_msg *m = &req->m;
 	struct container *c = container_find(a, m->req.container_id);
 	struct call *call;
 	int rc;
@@ -1039,7 +1071,7 @@ int container_handle_delete(struct agent *a, const struct request_ctx *ctx, unio
 	call = call_new(c, NULL);
 	if (!call)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	call->ctx = *ctx;
+	call->req = req;
 	{
 		/* --force also covers a created init that never ran */
 		const char *args[] = { "delete", "--force", c->id, NULL };
@@ -1049,7 +1081,7 @@ int container_handle_delete(struct agent *a, const struct request_ctx *ctx, unio
 		call_free(call);
 		return gcs_error_set(err, rc, HR_FAIL, "cannot run runc: %s", strerror(-rc));
 	}
-	return 1;
+	return REQUEST_KEPT;
 }
 
 /* ---- diagnostics and shutdown ---- */
@@ -1085,7 +1117,7 @@ void container_cleanup(struct agent *a)
 		if (c->init_pid > 0 && !c->init_done)
 			kill(c->init_pid, SIGKILL);
 		runc_run_sync(a, args);
-		process_forget_container(a, c);
+		process_forget_scope(a, c->id);
 		container_free(c);
 	}
 }

@@ -23,17 +23,22 @@ struct child {
 
 /*
  * Exits of pids nobody watched yet. A container process started by runc is reparented to us
- * (we are a subreaper) and may exit before its pid is known; its status waits here.
+ * (we are a subreaper) and may exit before its pid is known; its status waits here until it is
+ * claimed or LOOP_ORPHAN_KEEP_MS have passed (pids are reused: a status must not wait forever).
  */
-#define ORPHANS 64
+#define ORPHANS_MAX 4096
 struct orphan {
+	struct list node;
 	pid_t pid;
 	int status;
+	int64_t reaped_ms;
 };
 
 struct loop {
-	struct orphan orphans[ORPHANS];
-	unsigned n_orphans;
+	struct list orphans; /* oldest first */
+	size_t n_orphans;
+	void (*on_term)(void *data, int sig);
+	void *term_data;
 	int epfd;
 	int sigfd;
 	struct loop_source sig_src;
@@ -52,6 +57,56 @@ int64_t loop_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void drop_orphan(struct loop *l, struct orphan *o)
+{
+	list_del(&o->node);
+	l->n_orphans--;
+	free(o);
+}
+
+static void expire_orphans(struct loop *l)
+{
+	int64_t now = loop_now_ms();
+
+	while (!list_empty(&l->orphans)) {
+		struct orphan *o = list_entry(l->orphans.next, struct orphan, node);
+		if (now - o->reaped_ms < LOOP_ORPHAN_KEEP_MS && l->n_orphans <= ORPHANS_MAX)
+			break;
+		drop_orphan(l, o);
+	}
+}
+
+static struct orphan *find_orphan(struct loop *l, pid_t pid)
+{
+	for (struct list *p = l->orphans.next; p != &l->orphans; p = p->next) {
+		struct orphan *o = list_entry(p, struct orphan, node);
+		if (o->pid == pid)
+			return o;
+	}
+	return NULL;
+}
+
+static void keep_orphan(struct loop *l, pid_t pid, int status)
+{
+	struct orphan *o = find_orphan(l, pid);
+
+	log_debug("reaped orphan", LOG_INT("pid", pid), LOG_HEX("status", status));
+	if (o)
+		drop_orphan(l, o); /* an older process of the same pid */
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		log_error("out of memory: the exit status of an orphan is lost",
+			  LOG_INT("pid", pid));
+		return;
+	}
+	o->pid = pid;
+	o->status = status;
+	o->reaped_ms = loop_now_ms();
+	list_add_tail(&l->orphans, &o->node);
+	l->n_orphans++;
+	expire_orphans(l);
 }
 
 static void reap(struct loop *l)
@@ -75,10 +130,8 @@ static void reap(struct loop *l)
 			free(c);
 			break;
 		}
-		if (!found) {
-			log_debug("reaped orphan", LOG_INT("pid", pid), LOG_HEX("status", status));
-			l->orphans[l->n_orphans++ % ORPHANS] = (struct orphan){ pid, status };
-		}
+		if (!found)
+			keep_orphan(l, pid, status);
 	}
 }
 
@@ -88,8 +141,10 @@ static void on_signal(struct loop_source *s, uint32_t events)
 	struct signalfd_siginfo si;
 
 	(void)events;
-	while (read(l->sigfd, &si, sizeof(si)) == sizeof(si))
-		;
+	while (read(l->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && l->on_term)
+			l->on_term(l->term_data, (int)si.ssi_signo);
+	}
 	reap(l);
 }
 
@@ -103,6 +158,7 @@ int loop_new(struct loop **ret)
 		return -ENOMEM;
 	list_init(&l->timers);
 	list_init(&l->children);
+	list_init(&l->orphans);
 	l->sigfd = -1;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
@@ -112,6 +168,8 @@ int loop_new(struct loop **ret)
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	l->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (l->sigfd < 0) {
@@ -139,6 +197,8 @@ void loop_free(struct loop *l)
 		list_del(p);
 		free(list_entry(p, struct child, node));
 	}
+	while (!list_empty(&l->orphans))
+		drop_orphan(l, list_entry(l->orphans.next, struct orphan, node));
 	if (l->sigfd >= 0)
 		close(l->sigfd);
 	if (l->epfd >= 0)
@@ -210,17 +270,21 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t)
 	t->armed = false;
 }
 
-int loop_watch_child(struct loop *l, pid_t pid, loop_child_cb cb, void *data)
+int loop_watch_child(struct loop *l, pid_t pid, loop_child_cb cb, void *data, bool may_have_exited)
 {
+	struct orphan *o;
 	struct child *c;
 
-	for (unsigned i = 0; i < ORPHANS && i < l->n_orphans; i++) {
-		if (l->orphans[i].pid == pid) {
-			l->orphans[i].pid = 0;
-			cb(data, pid, l->orphans[i].status);
-			return 0;
-		}
+	expire_orphans(l);
+	o = find_orphan(l, pid);
+	if (o && may_have_exited) {
+		int status = o->status;
+		drop_orphan(l, o);
+		cb(data, pid, status);
+		return 0;
 	}
+	if (o)
+		drop_orphan(l, o);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -248,6 +312,17 @@ void loop_unwatch_child(struct loop *l, pid_t pid)
 size_t loop_n_children(const struct loop *l)
 {
 	return list_count(&l->children);
+}
+
+size_t loop_n_orphans(const struct loop *l)
+{
+	return l->n_orphans;
+}
+
+void loop_on_terminate(struct loop *l, void (*cb)(void *data, int sig), void *data)
+{
+	l->on_term = cb;
+	l->term_data = data;
 }
 
 static void run_timers(struct loop *l)
@@ -295,6 +370,11 @@ int loop_run(struct loop *l)
 		run_timers(l);
 	}
 	return l->code;
+}
+
+void loop_resume(struct loop *l)
+{
+	l->quit = false;
 }
 
 void loop_quit(struct loop *l, int code)

@@ -44,15 +44,24 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
 /*
  * Routes the exit of pid to cb. Every other child (orphans reparented to us) is reaped and its
- * status kept for a while: watching a pid that already exited calls cb at once.
+ * status kept for LOOP_ORPHAN_KEEP_MS: watching with may_have_exited a pid that already exited
+ * calls cb at once. Without may_have_exited (the caller has just started pid itself, so any
+ * status kept under that pid belongs to an earlier process) a kept status is discarded.
  */
-int loop_watch_child(struct loop *l, pid_t pid, loop_child_cb cb, void *data);
+#define LOOP_ORPHAN_KEEP_MS 60000
+int loop_watch_child(struct loop *l, pid_t pid, loop_child_cb cb, void *data, bool may_have_exited);
 void loop_unwatch_child(struct loop *l, pid_t pid);
 
 /* Runs until loop_quit; returns the code given to it. */
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int code);
+/* Clears a loop_quit so that loop_run can run again (the agent's shutdown phase). */
+void loop_resume(struct loop *l);
+
+/* Calls cb on SIGTERM or SIGINT (delivered through the loop's signalfd). */
+void loop_on_terminate(struct loop *l, void (*cb)(void *data, int sig), void *data);
 
 int64_t loop_now_ms(void);
-/* Number of fds the loop itself holds (epoll + signalfd), for diagnostics. */
+/* Children watched, and exit statuses of orphans kept (diagnostics). */
 size_t loop_n_children(const struct loop *l);
+size_t loop_n_orphans(const struct loop *l);

@@ -14,17 +14,24 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "cleanup.h"
 #include "child.h"
+#include "cleanup.h"
+#include "container.h"
+#include "exec.h"
 #include "log.h"
+#include "process.h"
 #include "procspawn.h"
+#include "request.h"
+#include "storage.h"
 
 static const char usage[] =
 	"Usage: gcs [OPTIONS]\n"
 	"\n"
 	"The lcow guest agent: dials the host on vsock port 0x40000000 and serves hcsshim's GCS\n"
-	"bridge protocol (version 4) until the host disconnects or asks for a shutdown: processes\n"
-	"in the utility VM, disks and layers, and containers through runc.\n"
+	"bridge protocol (version 4): processes in the utility VM, disks and layers, and\n"
+	"containers through runc. When the connection is lost it keeps everything and dials\n"
+	"again every 100 ms; it stops on a shutdown of the utility VM, or on SIGTERM/SIGINT\n"
+	"when it is not PID 1.\n"
 	"\n"
 	"Options:\n"
 	"  --transport vsock|unix:BASE  how to reach the host: AF_VSOCK to CID 2 (default), or the\n"
@@ -36,6 +43,9 @@ static const char usage[] =
 	"  --dev-root DIR               where their device nodes are (default /dev)\n"
 	"  --runc PATH                  the runc binary (default: runc from PATH)\n"
 	"  --runc-root DIR              runc's state directory (default RUN_ROOT/gcs/runc)\n"
+	"  --reconnect N                after a lost connection, give up (exit 1) after N failed\n"
+	"                               dials; 0: exit when the connection ends (0 on EOF, 1 on\n"
+	"                               an error); default: dial forever\n"
 	"  --log-level LEVEL            error, warning, info (default), debug or trace\n"
 	"  --log-format json|text       log lines on stderr: logrus JSON (default) or text\n"
 	"  -h, --help                   show this help\n"
@@ -55,6 +65,7 @@ enum {
 	OPT_DEV_ROOT,
 	OPT_RUNC,
 	OPT_RUNC_ROOT,
+	OPT_RECONNECT,
 };
 
 static const struct option options[] = {
@@ -68,6 +79,7 @@ static const struct option options[] = {
 	{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
 	{ "runc", required_argument, NULL, OPT_RUNC },
 	{ "runc-root", required_argument, NULL, OPT_RUNC_ROOT },
+	{ "reconnect", required_argument, NULL, OPT_RECONNECT },
 	/* Flags of the Go GCS that mean nothing here. */
 	{ "scrub-logs", optional_argument, NULL, OPT_IGNORED },
 	{ "disable-time-sync", no_argument, NULL, OPT_IGNORED },
@@ -88,6 +100,9 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 	strcpy(o->sysfs_root, "/sys");
 	strcpy(o->dev_root, "/dev");
 	strcpy(o->runc, "runc");
+	o->dial_tries = 10;
+	o->reconnect = -1;
+	o->runtime_timeout_ms = 30000;
 	while ((c = getopt_long_only(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_TRANSPORT:
@@ -140,6 +155,17 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 		case OPT_RUNC:
 			snprintf(o->runc, sizeof(o->runc), "%s", optarg);
 			break;
+		case OPT_RECONNECT: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < 0 || n > 1000000000) {
+				fprintf(stderr, "gcs: invalid --reconnect '%s': expected a count\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->reconnect = (int)n;
+			break;
+		}
 		case OPT_V4:
 		case OPT_IGNORED:
 		case OPT_IGNORED_ARG:
@@ -176,16 +202,38 @@ static void ensure_std_fds(void)
 	}
 }
 
+static void on_terminate(void *data, int sig)
+{
+	struct agent *a = data;
+
+	if (a->opt.poweroff_on_exit) {
+		log_warning("ignoring a termination signal: PID 1 stops on the host's shutdown",
+			    LOG_INT("signal", sig));
+		return;
+	}
+	log_info("stopping on a signal", LOG_INT("signal", sig));
+	agent_stop(a, 0);
+}
+
+void agent_stop(struct agent *a, int code)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	a->exit_code = code;
+	loop_quit(a->loop, code);
+}
+
 int main(int argc, char **argv)
 {
-	struct agent a = { .bridge_fd = -1 };
-	struct gcs_error err = { 0 };
+	struct agent a = { .root_fd = -1 };
 	int rc;
 
 	ensure_std_fds();
 	if (parse_args(argc, argv, &a.opt) < 0)
 		return 2;
 	a.opt.poweroff_on_exit = getpid() == 1;
+	list_init(&a.requests);
 	list_init(&a.processes);
 	list_init(&a.pending_execs);
 	list_init(&a.helpers);
@@ -206,23 +254,22 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop", LOG_ERRNO(rc));
 		return 1;
 	}
-	rc = bridge_start(&a, &err);
-	if (rc < 0) {
-		log_error("cannot connect the bridge", LOG_STR("error", err.message));
-		loop_free(a.loop);
-		return 1;
-	}
-	rc = loop_run(a.loop);
-	log_info("stopping", LOG_INT("code", rc));
+	loop_on_terminate(a.loop, on_terminate, &a);
+	bridge_start(&a);
+	if (!a.stopping)
+		loop_run(a.loop);
+	log_info("stopping", LOG_INT("code", a.exit_code));
 	container_cleanup(&a);
+	exec_cancel_all(&a);
 	process_kill_all(&a);
 	child_kill_all(&a);
 	storage_cleanup(&a);
 	bridge_stop(&a);
+	request_drop_all(&a);
 	loop_free(a.loop);
 	if (a.opt.poweroff_on_exit) {
 		sync();
 		reboot(RB_POWER_OFF);
 	}
-	return rc < 0 ? 1 : rc;
+	return a.exit_code;
 }

@@ -1,16 +1,16 @@
 /*
- * Processes in the utility VM (ExecuteProcess with the null container ID, spec sections 7.4-7.7):
- * stdio ports are dialed in the order stdin, stdout, stderr before the process starts and the
- * answer goes out; WaitForProcess is parked until the process has exited and its output has been
- * flushed to the host; SignalProcess and ResizeConsole act on the live process.
+ * The process table (see process.h): exits from the loop, output flushed before an exit is
+ * reported, parked WaitForProcess requests answered on exit or timeout, signals, consoles.
  */
+#include "process.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,11 +22,14 @@
 #include "log.h"
 #include "procspawn.h"
 #include "relay.h"
+#include "request.h"
 
 struct process {
 	struct list node;
 	struct agent *a;
-	struct container *container; /* NULL for a process of the utility VM */
+	char *scope; /* the container's ID, "" for the utility VM */
+	const struct process_owner_ops *ops;
+	void *owner;
 	pid_t pid;
 	char name[64];
 	bool exited;
@@ -42,50 +45,57 @@ struct process {
 struct waiter {
 	struct list node;
 	struct process *p;
-	struct request_ctx c;
+	struct request *req;
 	struct loop_timer timer;
 };
 
-/* ---- completion ---- */
+static void waiter_free(struct waiter *w)
+{
+	loop_timer_cancel(w->p->a->loop, &w->timer);
+	list_del(&w->node);
+	w->req->cancel = NULL;
+	w->req->owner = NULL;
+	free(w);
+}
 
 static void process_free(struct process *p)
 {
+	while (!list_empty(&p->waiters)) {
+		struct waiter *w = list_entry(p->waiters.next, struct waiter, node);
+		struct request *req = w->req;
+		waiter_free(w);
+		request_drop(req);
+	}
+	if (!p->exited)
+		loop_unwatch_child(p->a->loop, p->pid);
 	list_del(&p->node);
 	relay_cancel(p->in);
 	relay_cancel(p->out[0]);
 	relay_cancel(p->out[1]);
 	if (p->pty >= 0)
 		close(p->pty);
+	free(p->scope);
 	free(p);
-}
-
-static void waiter_free(struct agent *a, struct waiter *w)
-{
-	loop_timer_cancel(a->loop, &w->timer);
-	list_del(&w->node);
-	free(w);
 }
 
 /* Answers every parked wait; the process is forgotten once one wait has been answered. */
 static void answer_waiters(struct process *p)
 {
-	struct agent *a = p->a;
-	struct list *it, *tmp;
 	bool answered = false;
 
-	list_for_each_safe(it, tmp, &p->waiters)
-	{
-		struct waiter *w = list_entry(it, struct waiter, node);
+	while (!list_empty(&p->waiters)) {
+		struct waiter *w = list_entry(p->waiters.next, struct waiter, node);
+		struct request *req = w->req;
 		struct gcs_proto_wait_resp resp = { .exit_code = (uint32_t)p->exit_code };
 
-		bridge_reply(a, &w->c, &resp);
-		waiter_free(a, w);
+		waiter_free(w);
+		request_reply(req, &resp);
 		answered = true;
 	}
 	if (answered) {
-		/* The container notification follows the init's first answered wait. */
-		if (p->container)
-			container_process_reported(p->container, p->pid);
+		/* A container's notification follows its init's first answered wait. */
+		if (p->ops && p->ops->reported)
+			p->ops->reported(p->owner, p);
 		process_free(p);
 	}
 }
@@ -100,8 +110,8 @@ static void maybe_done(struct process *p)
 		p->pty = -1;
 	}
 	log_debug("process finished", LOG_INT("pid", p->pid), LOG_INT("exit_code", p->exit_code));
-	if (p->container)
-		container_process_done(p->container, p->pid, p->exit_code);
+	if (p->ops && p->ops->done)
+		p->ops->done(p->owner, p, p->exit_code);
 	answer_waiters(p);
 }
 
@@ -124,7 +134,7 @@ static void on_input_done(void *data, struct relay *r)
 		p->in = NULL;
 }
 
-static void process_exited(void *data, pid_t pid, int status)
+static void on_exit_status(void *data, pid_t pid, int status)
 {
 	struct process *p = data;
 
@@ -137,24 +147,53 @@ static void process_exited(void *data, pid_t pid, int status)
 	maybe_done(p);
 }
 
-/* ---- ExecuteProcess ---- */
-
-void exec_op_free(struct exec_op *op)
+struct process *process_attach(struct agent *a, const char *scope, pid_t pid, int pty_master,
+			       const char *name, const struct process_owner_ops *ops, void *owner,
+			       bool may_have_exited)
 {
-	loop_del(op->a->loop, &op->src);
-	for (int i = 0; i < 3; i++)
-		if (op->fds[i] >= 0)
-			close(op->fds[i]);
-	gcs_proto_release(&op->m);
-	list_del(&op->node);
-	free(op);
+	struct process *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->scope = strdup(scope ? scope : ""))) {
+		free(p);
+		return NULL;
+	}
+	p->a = a;
+	p->pid = pid;
+	p->pty = pty_master;
+	p->ops = ops;
+	p->owner = owner;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	list_init(&p->waiters);
+	list_add_tail(&a->processes, &p->node);
+	if (loop_watch_child(a->loop, pid, on_exit_status, p, may_have_exited) < 0) {
+		list_del(&p->node);
+		free(p->scope);
+		free(p);
+		return NULL;
+	}
+	return p;
 }
 
-void exec_fail(struct exec_op *op, struct gcs_error *err)
+static int start_relay(struct process *p, enum relay_dir dir, int src, int dst, struct relay **slot)
 {
-	bridge_reply_error(op->a, &op->c, err);
-	exec_op_free(op);
+	int rc = relay_start(p->a->loop, dir, src, dst,
+			     dir == RELAY_TO_PROCESS ? on_input_done : on_output_done, p, slot);
+
+	if (rc == 0 && dir == RELAY_FROM_PROCESS)
+		p->outputs++;
+	return rc;
 }
+
+int process_relay(struct process *p, enum relay_dir dir, int src, int dst)
+{
+	struct relay **slot = dir == RELAY_TO_PROCESS ? &p->in :
+			      p->out[0]		      ? &p->out[1] :
+							&p->out[0];
+
+	return start_relay(p, dir, src, dst, slot);
+}
+
+/* ---- processes of the utility VM ---- */
 
 static int build_argv(const struct gcs_proto_process_params *pp, char ***ret, struct gcs_error *err)
 {
@@ -208,42 +247,29 @@ static int build_env(const struct gcs_proto_process_params *pp, char ***ret, str
 	return 0;
 }
 
-static int start_relay(struct process *p, enum relay_dir dir, int src, int dst, struct relay **slot)
+int process_spawn(struct agent *a, const struct gcs_proto_process_params *pp, int fds[3],
+		  pid_t *ret_pid, struct gcs_error *err)
 {
-	int rc = relay_start(p->a->loop, dir, src, dst,
-			     dir == RELAY_TO_PROCESS ? on_input_done : on_output_done, p, slot);
-
-	if (rc == 0 && dir == RELAY_FROM_PROCESS)
-		p->outputs++;
-	return rc;
-}
-
-/* All requested ports are connected: start the process and its relays, then answer. */
-static void exec_spawn(struct exec_op *op)
-{
-	struct gcs_proto_execute_process_req *req = &op->m.execute_process_req;
-	const struct gcs_proto_process_params *pp = &req->params;
-	struct gcs_error err = { 0 };
 	struct spawn_stdio st = { .child_fd = { -1, -1, -1 } };
 	char **argv = NULL, **env = NULL;
 	const char *cwd = pp->working_directory[0] ? pp->working_directory : "/";
 	char errbuf[256];
-	struct process *p = NULL;
+	struct process *p;
 	struct stat sb;
 	int master = -1, rc;
 	pid_t pid;
 
-	if (build_argv(pp, &argv, &err) < 0 || build_env(pp, &env, &err) < 0)
-		goto fail;
+	if ((rc = build_argv(pp, &argv, err)) < 0 || (rc = build_env(pp, &env, err)) < 0)
+		goto out;
 	if (stat(cwd, &sb) < 0) {
-		gcs_error_set(&err, -errno, HR_FAIL, "working directory %s: %s", cwd,
-			      strerror(errno));
-		goto fail;
+		rc = gcs_error_set(err, -errno, HR_FAIL, "working directory %s: %s", cwd,
+				   strerror(errno));
+		goto out;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		gcs_error_set(&err, -ENOTDIR, HR_FAIL, "working directory %s: not a directory",
-			      cwd);
-		goto fail;
+		rc = gcs_error_set(err, -ENOTDIR, HR_FAIL, "working directory %s: not a directory",
+				   cwd);
+		goto out;
 	}
 	st.use_pty = pp->emulate_console;
 	if (pp->has_console_size) {
@@ -258,340 +284,181 @@ static void exec_spawn(struct exec_op *op)
 		 * process's now.)
 		 */
 		for (int i = 0; i < 3; i++) {
-			if (op->fds[i] < 0)
+			if (fds[i] < 0)
 				continue;
-			fcntl(op->fds[i], F_SETFL, fcntl(op->fds[i], F_GETFL) & ~O_NONBLOCK);
-			st.child_fd[i] = op->fds[i];
+			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) & ~O_NONBLOCK);
+			st.child_fd[i] = fds[i];
 		}
 	}
 	rc = spawn_process(argv, env, cwd, &st, &pid, st.use_pty ? &master : NULL, errbuf,
 			   sizeof(errbuf));
 	if (rc < 0) {
-		gcs_error_set(&err, rc, HR_FAIL, "%s", errbuf);
-		goto fail;
+		gcs_error_set(err, rc, HR_FAIL, "%s", errbuf);
+		goto out;
 	}
-
-	p = calloc(1, sizeof(*p));
+	p = process_attach(a, "", pid, master, argv[0], NULL, NULL, false);
 	if (!p) {
 		if (master >= 0)
 			close(master);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		goto fail;
+		rc = gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+		goto out;
 	}
-	p->a = op->a;
-	p->pid = pid;
-	p->pty = master;
-	snprintf(p->name, sizeof(p->name), "%s", argv[0]);
-	list_init(&p->waiters);
-	list_add_tail(&op->a->processes, &p->node);
-	loop_watch_child(op->a->loop, pid, process_exited, p);
-
 	/* Relays own their fds; a pty gets a dup per direction. */
-	if (st.use_pty && op->fds[0] >= 0)
-		start_relay(p, RELAY_TO_PROCESS, TAKE_FD(op->fds[0]),
-			    fcntl(master, F_DUPFD_CLOEXEC, 3), &p->in);
+	if (st.use_pty && fds[0] >= 0)
+		start_relay(p, RELAY_TO_PROCESS, TAKE_FD(fds[0]), fcntl(master, F_DUPFD_CLOEXEC, 3),
+			    &p->in);
 	if (st.use_pty) {
 		int src = fcntl(master, F_DUPFD_CLOEXEC, 3);
 		/* Without a stdout stream the terminal's output must still be drained. */
-		int dst = op->fds[1] >= 0 ? TAKE_FD(op->fds[1]) :
-					    open("/dev/null", O_WRONLY | O_CLOEXEC);
+		int dst = fds[1] >= 0 ? TAKE_FD(fds[1]) : open("/dev/null", O_WRONLY | O_CLOEXEC);
 		start_relay(p, RELAY_FROM_PROCESS, src, dst, &p->out[0]);
 	}
 	/* The process holds its streams now; with a console a requested stderr just ends. */
-
 	log_debug("process started", LOG_INT("pid", pid), LOG_STR("cmd", argv[0]),
-		  LOG_STR("pty", st.use_pty ? "true" : "false"));
-	{
-		struct gcs_proto_execute_process_resp resp = { .process_id = (uint32_t)pid };
-		bridge_reply(op->a, &op->c, &resp);
-	}
+		  LOG_BOOL("pty", st.use_pty));
+	*ret_pid = pid;
+	rc = 0;
+out:
 	strv_free(argv);
 	strv_free(env);
-	exec_op_free(op);
-	return;
-fail:
-	strv_free(argv);
-	strv_free(env);
-	exec_fail(op, &err);
+	return rc;
 }
 
-static uint32_t stream_port(const struct gcs_proto_execute_process_req *req, int i)
+/* ---- lookups and requests ---- */
+
+struct process *process_find(struct agent *a, const char *scope, uint32_t pid)
 {
-	const struct gcs_proto_process_params *pp = &req->params;
-	bool want = i == 0 ? pp->create_stdin_pipe :
-		    i == 1 ? pp->create_stdout_pipe :
-			     pp->create_stderr_pipe;
+	struct list *it;
 
-	if (!want)
-		return 0;
-	return i == 0 ? req->vsock_stdio.stdin_port :
-	       i == 1 ? req->vsock_stdio.stdout_port :
-			req->vsock_stdio.stderr_port;
-}
-
-static void exec_next(struct exec_op *op);
-
-static void on_connected(struct loop_source *s, uint32_t events)
-{
-	struct exec_op *op = container_of(s, struct exec_op, src);
-	struct gcs_error err = { 0 };
-	int fd = s->fd;
-	int rc;
-
-	(void)events;
-	loop_del(op->a->loop, &op->src);
-	rc = transport_connect_finish(fd);
-	if (rc < 0) {
-		close(fd);
-		gcs_error_set(&err, rc, HR_FAIL, "stdio port %u: %s",
-			      stream_port(&op->m.execute_process_req, op->stage), strerror(-rc));
-		exec_fail(op, &err);
-		return;
-	}
-	op->fds[op->stage++] = fd;
-	exec_next(op);
-}
-
-/* Dials the next requested stream (in the order stdin, stdout, stderr), then spawns. */
-static void exec_next(struct exec_op *op)
-{
-	struct gcs_error err = { 0 };
-
-	for (; op->stage < 3; op->stage++) {
-		uint32_t port = stream_port(&op->m.execute_process_req, op->stage);
-		int fd = -1, rc;
-
-		if (!port)
-			continue;
-		rc = transport_connect_start(&op->a->opt.transport, port, &fd);
-		if (rc == -EINPROGRESS) {
-			rc = loop_add(op->a->loop, &op->src, fd, EPOLLOUT, on_connected);
-			if (rc == 0)
-				return;
-			close(fd);
-		}
-		if (rc < 0) {
-			gcs_error_set(&err, rc, HR_FAIL, "stdio port %u: %s", port, strerror(-rc));
-			exec_fail(op, &err);
-			return;
-		}
-		op->fds[op->stage] = fd;
-	}
-	if (op->container)
-		container_exec(op);
-	else
-		exec_spawn(op);
-}
-
-int process_handle_exec(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			struct gcs_error *err)
-{
-	struct gcs_proto_execute_process_req *req = &m->execute_process_req;
-	static const char *const names[] = { "StdIn", "StdOut", "StdErr" };
-	const bool flags[3] = { req->params.create_stdin_pipe, req->params.create_stdout_pipe,
-				req->params.create_stderr_pipe };
-	struct exec_op *op;
-
-	struct container *ctr = NULL;
-
-	if (!is_null_container(req->base.container_id) && !req->params.create_in_utility_vm) {
-		int rc = container_prepare_exec(a, req, &ctr, err);
-		if (rc < 0)
-			return rc;
-	}
-	for (int i = 0; i < 3; i++)
-		if (flags[i] && stream_port(req, i) == 0)
-			return gcs_error_set(
-				err, -EINVAL, HR_INVALIDARG,
-				"CreateStd%sPipe is set but VsockStdioRelaySettings.%s "
-				"has no port",
-				names[i] + 3, names[i]);
-	op = calloc(1, sizeof(*op));
-	if (!op)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	op->a = a;
-	op->c = *c;
-	op->container = ctr;
-	op->fds[0] = op->fds[1] = op->fds[2] = -1;
-	/* Take the decoded request over: it must live until the ports are dialed. */
-	memcpy(&op->m, m, sizeof(*m));
-	memset(m, 0, sizeof(*m));
-	list_add_tail(&a->pending_execs, &op->node);
-	exec_next(op);
-	return 1;
-}
-
-/* ---- WaitForProcess, SignalProcess, ResizeConsole ---- */
-
-static struct process *find_process(struct agent *a, struct container *c, uint32_t pid)
-{
-	struct list *it, *tmp;
-
-	list_for_each_safe(it, tmp, &a->processes)
-	{
+	for (it = a->processes.next; it != &a->processes; it = it->next) {
 		struct process *p = list_entry(it, struct process, node);
-		if ((uint32_t)p->pid == pid && p->container == c)
+		if ((uint32_t)p->pid == pid && strcmp(p->scope, scope) == 0)
 			return p;
 	}
 	return NULL;
 }
 
-static int lookup(struct agent *a, const struct gcs_proto_request_base *base, uint32_t pid,
-		  struct process **ret, struct gcs_error *err)
+pid_t process_pid(const struct process *p)
 {
-	struct container *c = NULL;
-	struct process *p;
+	return p->pid;
+}
 
-	if (!is_null_container(base->container_id)) {
-		c = container_find(a, base->container_id);
-		if (!c)
-			return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND,
-					     "container %s not found", base->container_id);
+bool process_has_exited(const struct process *p)
+{
+	return p->exited;
+}
+
+int process_pty(const struct process *p)
+{
+	return p->pty;
+}
+
+static void on_wait_timeout(struct loop_timer *t)
+{
+	struct waiter *w = container_of(t, struct waiter, timer);
+	struct request *req = w->req;
+	struct gcs_error err = { 0 };
+
+	gcs_error_set(&err, -ETIMEDOUT, HR_VMCOMPUTE_TIMEOUT,
+		      "timed out waiting for process %d to exit", w->p->pid);
+	waiter_free(w);
+	request_finish(req, -ETIMEDOUT, &err);
+}
+
+/* The connection of a parked wait is gone. */
+static void on_wait_cancel(struct request *req)
+{
+	waiter_free(req->owner);
+	request_drop(req);
+}
+
+int process_wait(struct process *p, struct request *req, uint32_t timeout_ms, struct gcs_error *err)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	w->p = p;
+	w->req = req;
+	req->owner = w;
+	req->cancel = on_wait_cancel;
+	list_add_tail(&p->waiters, &w->node);
+	if (p->done) {
+		answer_waiters(p);
+		return REQUEST_KEPT;
 	}
-	p = find_process(a, c, pid);
-	if (!p)
-		return gcs_error_set(err, -ESRCH, HR_NOT_FOUND, "process %u not found", pid);
-	*ret = p;
+	if (timeout_ms != GCS_WAIT_INFINITE)
+		loop_timer_arm(p->a->loop, &w->timer, timeout_ms, on_wait_timeout);
+	return REQUEST_KEPT;
+}
+
+int process_signal(struct process *p, int sig, struct gcs_error *err)
+{
+	if (sig < 1 || sig >= NSIG)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "invalid signal %d", sig);
+	if (p->exited || kill(p->pid, sig) < 0)
+		return gcs_error_set(err, -ESRCH, HR_NOT_FOUND, "process %d not found (exited)",
+				     p->pid);
+	if (p->ops && p->ops->signaled)
+		p->ops->signaled(p->owner, p, sig);
+	log_debug("signaled process", LOG_INT("pid", p->pid), LOG_INT("signal", sig));
 	return 0;
 }
 
-struct process *process_attach(struct agent *a, struct container *c, pid_t pid, int pty_master,
-			       const char *name)
+int process_resize(struct process *p, uint16_t rows, uint16_t cols, struct gcs_error *err)
 {
-	struct process *p = calloc(1, sizeof(*p));
+	struct winsize ws = { .ws_row = rows, .ws_col = cols };
 
-	if (!p)
-		return NULL;
-	p->a = a;
-	p->container = c;
-	p->pid = pid;
-	p->pty = pty_master;
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	list_init(&p->waiters);
-	list_add_tail(&a->processes, &p->node);
-	loop_watch_child(a->loop, pid, process_exited, p);
-	return p;
+	if (p->pty < 0)
+		return gcs_error_set(err, -ENOTTY, HR_INVALIDARG, "process %d has no console",
+				     p->pid);
+	if (ioctl(p->pty, TIOCSWINSZ, &ws) < 0)
+		return gcs_error_set(err, -errno, HR_FAIL, "resize console of process %d: %s",
+				     p->pid, strerror(errno));
+	return 0;
 }
 
-int process_relay(struct process *p, enum relay_dir dir, int src, int dst)
+void process_kill_scope(struct agent *a, const char *scope)
 {
-	struct relay **slot = dir == RELAY_TO_PROCESS ? &p->in :
-			      p->out[0]		      ? &p->out[1] :
-							&p->out[0];
+	struct list *it;
 
-	return start_relay(p, dir, src, dst, slot);
+	for (it = a->processes.next; it != &a->processes; it = it->next) {
+		struct process *p = list_entry(it, struct process, node);
+		if (!p->exited && strcmp(p->scope, scope) == 0)
+			kill(p->pid, SIGKILL);
+	}
 }
 
-struct process *process_find(struct agent *a, struct container *c, pid_t pid)
+size_t process_live_count(struct agent *a, const char *scope)
 {
-	return find_process(a, c, (uint32_t)pid);
+	size_t n = 0;
+
+	for (struct list *it = a->processes.next; it != &a->processes; it = it->next) {
+		struct process *p = list_entry(it, struct process, node);
+		n += !p->exited && strcmp(p->scope, scope) == 0;
+	}
+	return n;
 }
 
-/* Forgets every process of a container (DeleteContainerState); they have all exited. */
-void process_forget_container(struct agent *a, struct container *c)
+void process_forget_scope(struct agent *a, const char *scope)
 {
 	struct list *it, *tmp;
 
 	list_for_each_safe(it, tmp, &a->processes)
 	{
 		struct process *p = list_entry(it, struct process, node);
-		struct list *wi, *wt;
-
-		if (p->container != c)
-			continue;
-		if (!p->exited)
-			loop_unwatch_child(a->loop, p->pid);
-		list_for_each_safe(wi, wt, &p->waiters)
-			waiter_free(a, list_entry(wi, struct waiter, node));
-		process_free(p);
+		if (strcmp(p->scope, scope) == 0)
+			process_free(p);
 	}
-}
-
-static void on_wait_timeout(struct loop_timer *t)
-{
-	struct waiter *w = container_of(t, struct waiter, timer);
-	struct gcs_error err = { 0 };
-
-	gcs_error_set(&err, -ETIMEDOUT, HR_VMCOMPUTE_TIMEOUT,
-		      "timed out waiting for process %d to exit", w->p->pid);
-	bridge_reply_error(w->p->a, &w->c, &err);
-	waiter_free(w->p->a, w);
-}
-
-int process_handle_wait(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			struct gcs_error *err)
-{
-	struct gcs_proto_wait_req *req = &m->wait_req;
-	struct process *p;
-	struct waiter *w;
-	int rc = lookup(a, &req->base, req->process_id, &p, err);
-
-	if (rc < 0)
-		return rc;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	w->p = p;
-	w->c = *c;
-	list_add_tail(&p->waiters, &w->node);
-	if (p->done) {
-		answer_waiters(p);
-		return 1;
-	}
-	if (req->timeout_ms != GCS_WAIT_INFINITE)
-		loop_timer_arm(a->loop, &w->timer, req->timeout_ms, on_wait_timeout);
-	return 1;
-}
-
-int process_handle_signal(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			  struct gcs_error *err)
-{
-	struct gcs_proto_signal_req *req = &m->signal_req;
-	int sig = (req->has_options && req->signal) ? req->signal : SIGKILL;
-	struct process *p;
-	int rc = lookup(a, &req->base, req->process_id, &p, err);
-
-	(void)c;
-	if (rc < 0)
-		return rc;
-	if (sig < 1 || sig >= NSIG)
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "invalid signal %d", sig);
-	if (p->exited || kill(p->pid, sig) < 0)
-		return gcs_error_set(err, -ESRCH, HR_NOT_FOUND, "process %u not found (exited)",
-				     req->process_id);
-	if (p->container)
-		container_note_signal(p->container, p->pid, sig);
-	log_debug("signaled process", LOG_INT("pid", p->pid), LOG_INT("signal", sig));
-	return 0;
-}
-
-int process_handle_resize(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			  struct gcs_error *err)
-{
-	struct gcs_proto_resize_req *req = &m->resize_req;
-	struct winsize ws = { .ws_row = req->height, .ws_col = req->width };
-	struct process *p;
-	int rc = lookup(a, &req->base, req->process_id, &p, err);
-
-	(void)c;
-	if (rc < 0)
-		return rc;
-	if (p->pty < 0)
-		return gcs_error_set(err, -ENOTTY, HR_INVALIDARG, "process %u has no console",
-				     req->process_id);
-	if (ioctl(p->pty, TIOCSWINSZ, &ws) < 0)
-		return gcs_error_set(err, -errno, HR_FAIL, "resize console of process %u: %s",
-				     req->process_id, strerror(errno));
-	return 0;
 }
 
 /* ---- diagnostics and teardown ---- */
 
 void process_dump(struct agent *a, char *buf, size_t len)
 {
-	struct list *it, *tmp;
+	struct list *it;
 	size_t n = 0;
 
 #define OUT(...)                                                              \
@@ -601,20 +468,22 @@ void process_dump(struct agent *a, char *buf, size_t len)
 	} while (0)
 	OUT("processes: %zu, execs dialing stdio: %zu\n", list_count(&a->processes),
 	    list_count(&a->pending_execs));
-	list_for_each_safe(it, tmp, &a->processes)
-	{
+	for (it = a->processes.next; it != &a->processes; it = it->next) {
 		struct process *p = list_entry(it, struct process, node);
 		char d[160];
 
 		if (p->done)
-			OUT("  pid %d %s: exited %d, output flushed, %zu waiters\n", p->pid,
-			    p->name, p->exit_code, list_count(&p->waiters));
+			OUT("  pid %d %s%s%s: exited %d, output flushed, %zu waiters\n", p->pid,
+			    p->name, p->scope[0] ? " of " : "", p->scope, p->exit_code,
+			    list_count(&p->waiters));
 		else if (p->exited)
-			OUT("  pid %d %s: exited %d, flushing output, %zu waiters\n", p->pid,
-			    p->name, p->exit_code, list_count(&p->waiters));
+			OUT("  pid %d %s%s%s: exited %d, flushing output, %zu waiters\n", p->pid,
+			    p->name, p->scope[0] ? " of " : "", p->scope, p->exit_code,
+			    list_count(&p->waiters));
 		else
-			OUT("  pid %d %s: running%s, %zu waiters\n", p->pid, p->name,
-			    p->pty >= 0 ? " on a pty" : "", list_count(&p->waiters));
+			OUT("  pid %d %s%s%s: running%s, %zu waiters\n", p->pid, p->name,
+			    p->scope[0] ? " of " : "", p->scope, p->pty >= 0 ? " on a pty" : "",
+			    list_count(&p->waiters));
 		if (p->in) {
 			relay_describe(p->in, d, sizeof(d));
 			OUT("    relay %s\n", d);
@@ -648,22 +517,15 @@ void process_dump(struct agent *a, char *buf, size_t len)
 
 void process_kill_all(struct agent *a)
 {
-	struct list *it, *tmp;
-
-	list_for_each_safe(it, tmp, &a->pending_execs)
-		exec_op_free(list_entry(it, struct exec_op, node));
-	list_for_each_safe(it, tmp, &a->processes)
-	{
-		struct process *p = list_entry(it, struct process, node);
-		struct list *wi, *wt;
+	while (!list_empty(&a->processes)) {
+		struct process *p = list_entry(a->processes.next, struct process, node);
 
 		if (!p->exited) {
 			kill(p->pid, SIGKILL);
 			waitpid(p->pid, NULL, 0);
 			loop_unwatch_child(a->loop, p->pid);
+			p->exited = true;
 		}
-		list_for_each_safe(wi, wt, &p->waiters)
-			waiter_free(a, list_entry(wi, struct waiter, node));
 		process_free(p);
 	}
 }

@@ -37,6 +37,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "request.h"
+#include "storage.h"
 #include "child.h"
 #include "cleanup.h"
 #include "dm.h"
@@ -68,7 +70,7 @@ struct storage_entry {
 	bool bundle_created;
 
 	/* while pending */
-	struct request_ctx c;
+	struct request *req; /* the Add being answered */
 	struct storage_wait wait;
 	unsigned controller, lun;
 	uint64_t partition;
@@ -183,7 +185,7 @@ static int check_unused(struct agent *a, const char *what, const char *path, str
 }
 
 static struct storage_entry *entry_new(struct agent *a, enum gcs_proto_resource_type type,
-				       const char *path, const struct request_ctx *c)
+				       const char *path, struct request *req)
 {
 	struct storage_entry *e = calloc(1, sizeof(*e));
 
@@ -193,8 +195,7 @@ static struct storage_entry *entry_new(struct agent *a, enum gcs_proto_resource_
 	e->type = type;
 	e->fd = -1;
 	e->mkfs_pid = -1;
-	if (c)
-		e->c = *c;
+	e->req = req;
 	snprintf(e->path, sizeof(e->path), "%s", path);
 	list_add_tail(&a->mounts, &e->node);
 	return e;
@@ -308,7 +309,8 @@ static void entry_fail(struct storage_entry *e, int rc, struct gcs_error *err)
 {
 	gcs_error_prefix(err, rc, "%s Add %s", type_name(e->type), e->path);
 	log_failure(LOG_ERROR, "ModifySettings failed", err->message);
-	bridge_reply_error(e->a, &e->c, err);
+	request_finish(e->req, rc, err);
+	e->req = NULL;
 	entry_free(e);
 }
 
@@ -317,7 +319,8 @@ static void entry_done(struct storage_entry *e)
 	e->pending = false;
 	log_info("storage set up", LOG_STR("resource", type_name(e->type)),
 		 LOG_STR("path", e->path), LOG_STR("source", e->source));
-	bridge_reply_ok(e->a, &e->c);
+	request_reply(e->req, NULL);
+	e->req = NULL;
 }
 
 /*
@@ -540,8 +543,7 @@ static bool valid_fstype(const char *s)
 
 /* What every Add checks before it sets anything up (MountPath), then its pending entry. */
 static int entry_begin(struct agent *a, enum gcs_proto_resource_type type, const char *path,
-		       const struct request_ctx *c, struct storage_entry **ret,
-		       struct gcs_error *err)
+		       struct request *c, struct storage_entry **ret, struct gcs_error *err)
 {
 	struct storage_entry *e;
 	int rc = storage_check_path(a, "MountPath", path, err);
@@ -559,7 +561,7 @@ static int entry_begin(struct agent *a, enum gcs_proto_resource_type type, const
 	return 0;
 }
 
-static int mvd_add(struct agent *a, const struct request_ctx *c,
+static int mvd_add(struct agent *a, struct request *c,
 		   const struct gcs_proto_mapped_virtual_disk *s, struct gcs_error *err)
 {
 	const char *path = str(s->mount_path);
@@ -610,10 +612,10 @@ static int mvd_add(struct agent *a, const struct request_ctx *c,
 	e->mo = mo;
 	snprintf(e->fstype, sizeof(e->fstype), "%s", fstype);
 	storage_wait_start(a->loop, &e->wait, storage_device_timeout_ms(), mvd_probe, mvd_found);
-	return 1;
+	return REQUEST_KEPT;
 }
 
-static int handle_mvd(struct agent *a, const struct request_ctx *c, enum gcs_proto_request_type rt,
+static int handle_mvd(struct agent *a, struct request *c, enum gcs_proto_request_type rt,
 		      const struct gcs_proto_modify_req *req, struct gcs_error *err)
 {
 	const struct gcs_proto_mapped_virtual_disk *s = &req->settings.mapped_virtual_disk;
@@ -701,8 +703,8 @@ static int pmem_probe(struct storage_wait *w, struct gcs_error *err)
 	return gcs_error_set(err, -errno, HR_FAIL, "stat %s: %s", e->source, strerror(errno));
 }
 
-static int pmem_add(struct agent *a, const struct request_ctx *c,
-		    const struct gcs_proto_vpmem_device *s, struct gcs_error *err)
+static int pmem_add(struct agent *a, struct request *c, const struct gcs_proto_vpmem_device *s,
+		    struct gcs_error *err)
 {
 	const char *path = str(s->mount_path);
 	const struct gcs_proto_vpmem_mapping *m = s->mapping_info;
@@ -730,10 +732,10 @@ static int pmem_add(struct agent *a, const struct request_ctx *c,
 	snprintf(e->fstype, sizeof(e->fstype), "ext4");
 	snprintf(e->source, sizeof(e->source), "%s/pmem%u", a->opt.dev_root, s->device_number);
 	storage_wait_start(a->loop, &e->wait, storage_device_timeout_ms(), pmem_probe, pmem_found);
-	return 1;
+	return REQUEST_KEPT;
 }
 
-static int handle_pmem(struct agent *a, const struct request_ctx *c, enum gcs_proto_request_type rt,
+static int handle_pmem(struct agent *a, struct request *c, enum gcs_proto_request_type rt,
 		       const struct gcs_proto_modify_req *req, struct gcs_error *err)
 {
 	const struct gcs_proto_vpmem_device *s = &req->settings.vpmem_device;
@@ -963,8 +965,8 @@ static void on_p9_timeout(struct loop_timer *t)
 	entry_fail(e, -ETIMEDOUT, &err);
 }
 
-static int p9_add(struct agent *a, const struct request_ctx *c,
-		  const struct gcs_proto_mapped_directory *s, struct gcs_error *err)
+static int p9_add(struct agent *a, struct request *c, const struct gcs_proto_mapped_directory *s,
+		  struct gcs_error *err)
 {
 	const char *path = str(s->mount_path), *share = str(s->share_name);
 	struct storage_entry *e;
@@ -989,7 +991,7 @@ static int p9_add(struct agent *a, const struct request_ctx *c,
 		if (rc == 0) {
 			e->fd_watched = true;
 			loop_timer_arm(a->loop, &e->dial_timer, DIAL_TIMEOUT_MS, on_p9_timeout);
-			return 1;
+			return REQUEST_KEPT;
 		}
 	}
 	if (rc == 0)
@@ -1007,7 +1009,7 @@ static int p9_add(struct agent *a, const struct request_ctx *c,
 	return 0;
 }
 
-static int handle_p9(struct agent *a, const struct request_ctx *c, enum gcs_proto_request_type rt,
+static int handle_p9(struct agent *a, struct request *c, enum gcs_proto_request_type rt,
 		     const struct gcs_proto_modify_req *req, struct gcs_error *err)
 {
 	const struct gcs_proto_mapped_directory *s = &req->settings.mapped_directory;
@@ -1037,10 +1039,10 @@ static bool request_allowed(enum gcs_proto_resource_type t, enum gcs_proto_reque
 	}
 }
 
-int storage_handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			  struct gcs_error *err)
+int storage_handle_modify(struct request *c, struct gcs_error *err)
 {
-	const struct gcs_proto_modify_req *req = &m->modify_req;
+	struct agent *a = c->a;
+	const struct gcs_proto_modify_req *req = &c->m.modify_req;
 	enum gcs_proto_request_type rt = req->request_type;
 	const char *res = str(req->resource_type_name);
 	const char *rt_name;

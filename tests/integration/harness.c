@@ -26,8 +26,8 @@ static pid_t spawn_agent(struct agent_proc *ap, const char *const *extra)
 {
 	char log[300], transport[320];
 	const char *argv[AGENT_MAX_ARGS + 8] = { "gcs", "--transport", transport, "--log-level",
-						 "debug" };
-	size_t n = 5;
+						 "debug", "--reconnect", "0" };
+	size_t n = 7;
 	pid_t pid;
 
 	snprintf(log, sizeof(log), "%s/agent.log", ap->dir);

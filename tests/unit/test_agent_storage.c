@@ -39,6 +39,8 @@
 #include "gcs/messages.h"
 #include "gcs/msgtype.h"
 #include "path.h"
+#include "request.h"
+#include "storage.h"
 #include "storage_dev.h"
 #include "storage_mount.h"
 #include "testutil.h"
@@ -204,6 +206,12 @@ static void fake_vmbus_disk(unsigned ctl, unsigned host, unsigned lun, const cha
 	mkdirs(pathf(p, "%s/bus/scsi/devices/%u:0:0:%u/block/%s", t.sys, host, lun, disk));
 }
 
+/* The bridge's part: what the agent queues goes straight to the host's end. */
+static void flush_outbox(struct outbox *o)
+{
+	ck_assert_int_eq(outbox_flush(o, t.a.bridge.fd), 0);
+}
+
 static void on_peer_readable(struct loop_source *s, uint32_t events)
 {
 	(void)s, (void)events;
@@ -255,9 +263,8 @@ static struct reply wait_reply(void)
  */
 static struct reply modify(const char *request_type, const char *resource, const char *settings)
 {
-	struct request_ctx c = { .type = GCS_MSG_MODIFY_SETTINGS_REQ, .id = 7 };
+	struct request *req = request_new(&t.a, GCS_MSG_MODIFY_SETTINGS_REQ, 7);
 	struct gcs_error err = { 0 };
-	union gcs_proto_msg m;
 	struct reply r = { 0 };
 	char body[8192];
 	int rc;
@@ -268,12 +275,14 @@ static struct reply modify(const char *request_type, const char *resource, const
 		 request_type ? "\"RequestType\":\"" : "", request_type ? request_type : "",
 		 request_type ? "\"," : "", resource, settings ? ",\"Settings\":" : "",
 		 settings ? settings : "");
-	rc = gcs_proto_decode(GCS_MSG_MODIFY_SETTINGS_REQ, body, strlen(body), &m, &err);
+	ck_assert_ptr_nonnull(req);
+	rc = gcs_proto_decode(GCS_MSG_MODIFY_SETTINGS_REQ, body, strlen(body), &req->m, &err);
 	ck_assert_msg(rc == 0, "decode %s: %s", body, err.message);
-	rc = storage_handle_modify(&t.a, &c, &m, &err);
-	gcs_proto_release(&m);
-	if (rc == 1)
+	req->decoded = true;
+	rc = storage_handle_modify(req, &err);
+	if (rc == REQUEST_KEPT)
 		return wait_reply();
+	request_drop(req);
 	if (rc < 0) {
 		ck_assert_int_ne(err.hresult, HR_OK);
 		r.result = err.hresult;
@@ -327,15 +336,19 @@ static void setup(void)
 
 	memset(&t.a, 0, sizeof(t.a));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	t.a.bridge_fd = sv[0];
+	t.a.bridge.fd = sv[0];
+	t.a.bridge.conn = 1;
 	t.peer = sv[1];
+	list_init(&t.a.requests);
 	list_init(&t.a.processes);
 	list_init(&t.a.pending_execs);
 	list_init(&t.a.helpers);
 	list_init(&t.a.mounts);
 	list_init(&t.a.containers);
-	gcs_proto_wqueue_init(&t.a.wqueue);
-	t.a.negotiated = true;
+	outbox_init(&t.a.out, flush_outbox);
+	outbox_connect(&t.a.out, 1);
+	outbox_negotiated(&t.a.out);
+	t.a.bridge.negotiated = true;
 	ck_assert_int_eq(loop_new(&t.a.loop), 0);
 	snprintf(t.a.opt.run_root, sizeof(t.a.opt.run_root), "%s", t.run);
 	snprintf(t.a.opt.sysfs_root, sizeof(t.a.opt.sysfs_root), "%s", t.sys);
@@ -354,9 +367,10 @@ static void teardown(void)
 	child_kill_all(&t.a);
 	storage_cleanup(&t.a);
 	ck_assert_int_eq(mounts_under(t.dir), 0);
-	gcs_proto_wqueue_clear(&t.a.wqueue);
+	request_drop_all(&t.a);
+	outbox_clear(&t.a.out);
 	loop_free(t.a.loop);
-	close(t.a.bridge_fd);
+	close(t.a.bridge.fd);
 	close(t.peer);
 }
 

@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "container.h"
 #include "exec.h"
+#include "hostpath.h"
 #include "log.h"
 #include "process.h"
 #include "procspawn.h"
@@ -255,6 +256,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	loop_on_terminate(a.loop, on_terminate, &a);
+	rc = hostpath_open_root(&a);
+	if (rc < 0) {
+		log_error("cannot open the run root", LOG_STR("path", a.opt.run_root), LOG_ERRNO(rc));
+		loop_free(a.loop);
+		return 1;
+	}
 	bridge_start(&a);
 	if (!a.stopping)
 		loop_run(a.loop);
@@ -267,6 +274,7 @@ int main(int argc, char **argv)
 	bridge_stop(&a);
 	request_drop_all(&a);
 	loop_free(a.loop);
+	close(a.root_fd);
 	if (a.opt.poweroff_on_exit) {
 		sync();
 		reboot(RB_POWER_OFF);

@@ -46,6 +46,8 @@
 #include "path.h"
 #include "storage_dev.h"
 #include "storage_mount.h"
+#include "hostpath.h"
+#include "rootpath.h"
 
 #define P9_MSIZE 65536
 #define DIAL_TIMEOUT_MS 5000
@@ -61,13 +63,13 @@ struct storage_entry {
 	bool pending; /* the Add is still waiting for its device, mkfs or the host */
 	char path[PATH_MAX]; /* MountPath or ContainerRootPath */
 	bool symlink; /* BlockDev: path is a symlink to source */
-	bool created; /* the Add created the mount point directory */
+	const char *created; /* the first directory of path the Add created (into path), or NULL */
 	bool mounted; /* path is our mount */
 	char source[PATH_MAX]; /* the device, or what was mounted */
 	char fstype[16];
 	char dm_name[128]; /* a dm-linear device under source, or "" */
 	char bundle[PATH_MAX]; /* CombinedLayers: the bundle directory bind-mounted, or "" */
-	bool bundle_created;
+	const char *bundle_created; /* the first directory of bundle it created, or NULL */
 
 	/* while pending */
 	struct request *req; /* the Add being answered */
@@ -87,6 +89,8 @@ struct storage_entry {
 	unsigned probes;
 	bool read_only;
 	char share[256];
+	/* CombinedLayers: what the overlay uses ("\n"-separated layer paths, then the scratch) */
+	char *backing;
 };
 
 static const char *str(const char *s)
@@ -108,26 +112,7 @@ static void log_failure(enum log_level level, const char *what, const char *mess
 
 int storage_check_path(struct agent *a, const char *what, const char *path, struct gcs_error *err)
 {
-	const char *root = a->opt.run_root;
-	int rc;
-
-	if (!path || !*path)
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "%s is empty", what);
-	if (!path_is_normalized(path))
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "%s \"%s\" is not an absolute, normalized path", what, path);
-	if (!path_is_below(path, root))
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "%s \"%s\" is not under %s", what,
-				     path, root);
-	rc = path_check_inside(path, root);
-	if (rc == -EXDEV)
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "%s \"%s\" leads outside %s through a symlink", what, path,
-				     root);
-	if (rc < 0)
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "%s \"%s\": %s", what, path,
-				     strerror(-rc));
-	return 0;
+	return hostpath_check(a, what, path, err);
 }
 
 /* Paths that end up inside overlayfs or 9p option strings must not carry separators. */
@@ -178,7 +163,7 @@ static int check_unused(struct agent *a, const char *what, const char *path, str
 		return gcs_error_set(err, -EBUSY, HR_INVALIDARG, "%s %s is already %s by %s", what,
 				     path, e->pending ? "being set up" : "in use",
 				     type_name(e->type));
-	if (storage_is_mount_point(path) == 1)
+	if (hostpath_is_mount_point(a, path) == 1)
 		return gcs_error_set(err, -EBUSY, HR_INVALIDARG, "%s %s is already a mount point",
 				     what, path);
 	return 0;
@@ -235,33 +220,44 @@ static void entry_free(struct storage_entry *e)
 {
 	entry_stop(e);
 	list_del(&e->node);
+	free(e->backing);
 	free(e);
 }
 
-static void remove_dir(const char *path)
+/* The live overlay that uses a layer or scratch under path, if any. */
+static struct storage_entry *overlay_using(struct agent *a, const char *path)
 {
-	if (rmdir(path) < 0 && errno != ENOENT)
-		log_warning("cannot remove a mount point", LOG_STR("path", path),
-			    LOG_STR("error", strerror(errno)));
+	struct list *it;
+
+	for (it = a->mounts.next; it != &a->mounts; it = it->next) {
+		struct storage_entry *e = list_entry(it, struct storage_entry, node);
+		const char *p = e->backing;
+
+		while (p && *p) {
+			size_t n = strcspn(p, "\n");
+			char one[PATH_MAX];
+
+			snprintf(one, sizeof(one), "%.*s", (int)n, p);
+			if (path_is_within(one, path))
+				return e;
+			p += n + (p[n] == '\n');
+		}
+	}
+	return NULL;
 }
 
 /* Unmounts path; "not mounted" (EINVAL) counts as done. force: lazy unmount when busy. */
-static int unmount_path(const char *path, bool force, struct gcs_error *err)
+static int unmount_path(struct agent *a, const char *path, bool force, struct gcs_error *err)
 {
-	int rc = storage_umount(path, 0, err);
+	int rc = hostpath_umount(a, path, 0);
 
-	if (rc == 0 || rc == -EINVAL || rc == -ENOENT) {
-		if (err)
-			gcs_error_clear(err);
+	if (rc == 0 || rc == -EINVAL || rc == -ENOENT)
 		return 0;
-	}
-	if (force && storage_umount(path, MNT_DETACH, NULL) == 0) {
+	if (force && hostpath_umount(a, path, MNT_DETACH) == 0) {
 		log_warning("unmounted lazily", LOG_STR("path", path), LOG_ERRNO(rc));
-		if (err)
-			gcs_error_clear(err);
 		return 0;
 	}
-	return rc;
+	return gcs_error_set(err, rc, HR_FAIL, "unmount %s: %s", path, strerror(-rc));
 }
 
 /*
@@ -275,30 +271,30 @@ static int entry_undo(struct storage_entry *e, bool force, struct gcs_error *err
 	int rc;
 
 	if (e->symlink) {
-		if (unlink(e->path) < 0 && errno != ENOENT)
-			return gcs_error_set(err, -errno, HR_FAIL, "remove %s: %s", e->path,
-					     strerror(errno));
+		rc = hostpath_unlink_symlink(e->a, e->path);
+		if (rc < 0)
+			return gcs_error_set(err, rc, HR_FAIL, "remove %s: %s", e->path,
+					     strerror(-rc));
 	} else {
 		if (e->mounted) {
-			rc = unmount_path(e->path, force, err);
+			rc = unmount_path(e->a, e->path, force, err);
 			if (rc < 0)
 				return rc;
 			e->mounted = false;
 		}
-		if (e->created)
-			remove_dir(e->path);
-		e->created = false;
+		hostpath_undo_mkdir(e->a, e->path, e->created);
+		e->created = NULL;
 	}
 	if (e->dm_name[0] && dm_remove(e->a->opt.dev_root, e->dm_name, &dm_err) < 0)
 		/* The layer is unmounted: as the Go GCS, a stuck dm device is only logged. */
 		log_failure(LOG_WARNING, "cannot remove a device-mapper device", dm_err.message);
 	e->dm_name[0] = '\0';
 	if (e->bundle[0]) {
-		rc = unmount_path(e->bundle, force, err);
+		rc = unmount_path(e->a, e->bundle, force, err);
 		if (rc < 0)
 			return rc;
-		if (e->bundle_created)
-			remove_dir(e->bundle);
+		hostpath_undo_mkdir(e->a, e->bundle, e->bundle_created);
+		e->bundle_created = NULL;
 		e->bundle[0] = '\0';
 	}
 	return 0;
@@ -345,7 +341,7 @@ static int remove_path(struct agent *a, enum gcs_proto_resource_type type, const
 	if (rc < 0)
 		return rc;
 	if (!e) {
-		rc = storage_is_mount_point(path);
+		rc = hostpath_is_mount_point(a, path);
 		if (rc == -ENOENT || rc == 0)
 			return 0;
 		if (rc < 0)
@@ -359,6 +355,14 @@ static int remove_path(struct agent *a, enum gcs_proto_resource_type type, const
 				     path, type_name(e->type), type_name(type));
 	if (e->pending)
 		return gcs_error_set(err, -EBUSY, HR_FAIL, "%s is still being set up", path);
+	if (type != GCS_RESOURCE_COMBINED_LAYERS) {
+		struct storage_entry *o = overlay_using(a, path);
+		if (o)
+			return gcs_error_set(err, -EBUSY, HR_FAIL,
+					     "%s is still used by the container root filesystem "
+					     "mounted at %s",
+					     path, o->path);
+	}
 	rc = entry_undo(e, false, err);
 	if (rc < 0)
 		return rc;
@@ -367,28 +371,59 @@ static int remove_path(struct agent *a, enum gcs_proto_resource_type type, const
 	return 0;
 }
 
-/* mkdir -p path, then mount; the directory goes again if the mount fails. */
+/* mount(2) of src (NULL, a path, or an fd's /proc/self/fd path) on the directory dirfd. */
+static int mount_on(const char *src, int dirfd, const char *shown, const char *fstype,
+		    unsigned long flags, const char *data, struct gcs_error *err)
+{
+	char target[32];
+
+	rp_fd_path(dirfd, target);
+	if (mount(src, target, fstype, flags, data && *data ? data : NULL) < 0)
+		return gcs_error_set(err, -errno, HR_FAIL, "mount %s on %s (%s): %s",
+				     src ? src : "none", shown, fstype ? fstype : "bind",
+				     strerror(errno));
+	return 0;
+}
+
+/*
+ * mkdir -p the entry's path beneath the run root, then mount on that directory through its fd;
+ * the directories go again if the mount fails. *ret_fd (may be NULL): an O_PATH fd of the new
+ * mount's root.
+ */
 static int mount_at(struct storage_entry *e, const char *src, const char *fstype,
 		    unsigned long flags, const char *data, struct gcs_error *err)
 {
-	struct stat st;
+	_cleanup_close_ int fd = -1;
 	int rc;
 
-	/* mount(2) would follow it, and the unmount (UMOUNT_NOFOLLOW) would not find the mount */
-	if (lstat(e->path, &st) == 0 && S_ISLNK(st.st_mode))
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "%s is a symlink", e->path);
-	rc = path_mkdir_p(e->path, 0755, &e->created);
+	rc = hostpath_mkdir(e->a, "MountPath", e->path, 0755, &fd, &e->created, err);
 	if (rc < 0)
-		return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", e->path, strerror(-rc));
-	rc = storage_mount(src, e->path, fstype, flags, data, err);
+		return rc;
+	rc = mount_on(src, fd, e->path, fstype, flags, data, err);
 	if (rc < 0) {
-		if (e->created)
-			remove_dir(e->path);
-		e->created = false;
+		hostpath_undo_mkdir(e->a, e->path, e->created);
+		e->created = NULL;
 		return rc;
 	}
 	e->mounted = true;
 	return 0;
+}
+
+/* Changes the propagation of the entry's mount (through a fresh fd of its root). */
+static int set_propagation(struct storage_entry *e, const struct storage_mount_opts *mo,
+			   struct gcs_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	char target[32];
+	int rc;
+
+	if (mo->n_propagation == 0)
+		return 0;
+	rc = hostpath_open_dir(e->a, "MountPath", e->path, &fd, err);
+	if (rc < 0)
+		return rc;
+	rp_fd_path(fd, target);
+	return storage_mount_propagation(target, mo, err);
 }
 
 /* ---- MappedVirtualDisk ---- */
@@ -400,15 +435,26 @@ static void mvd_mount(struct storage_entry *e)
 	int rc;
 
 	if (e->symlink) {
+		_cleanup_close_ int dfd = -1;
+		const char *name = strrchr(e->path, '/') + 1;
+
 		rc = path_dirname(e->path, dir, sizeof(dir));
-		if (rc == 0)
-			rc = path_mkdir_p(dir, 0755, NULL);
 		if (rc < 0) {
-			gcs_error_set(&err, rc, HR_FAIL, "mkdir %s: %s", dir, strerror(-rc));
+			gcs_error_set(&err, rc, HR_INVALIDARG, "MountPath %s has no parent", e->path);
 			entry_fail(e, rc, &err);
 			return;
 		}
-		if (symlink(e->source, e->path) < 0) {
+		if (path_is_below(dir, e->a->opt.run_root))
+			rc = hostpath_mkdir(e->a, "MountPath", dir, 0755, &dfd, NULL, &err);
+		else
+			rc = rp_open(e->a->root_fd, "", O_PATH | O_DIRECTORY, 0, &dfd);
+		if (rc < 0) {
+			if (err.hresult == HR_OK)
+				gcs_error_set(&err, rc, HR_FAIL, "open %s: %s", dir, strerror(-rc));
+			entry_fail(e, rc, &err);
+			return;
+		}
+		if (symlinkat(e->source, dfd, name) < 0) {
 			rc = -errno;
 			gcs_error_set(&err, rc, HR_FAIL, "symlink %s -> %s: %s", e->path, e->source,
 				      strerror(errno));
@@ -421,7 +467,7 @@ static void mvd_mount(struct storage_entry *e)
 	}
 	rc = mount_at(e, e->source, e->fstype, e->mo.flags, e->mo.data, &err);
 	if (rc == 0) {
-		rc = storage_mount_propagation(e->path, &e->mo, &err);
+		rc = set_propagation(e, &e->mo, &err);
 		if (rc < 0)
 			entry_undo(e, true, NULL);
 	}
@@ -747,42 +793,53 @@ static int handle_pmem(struct agent *a, struct request *c, enum gcs_proto_reques
 
 /* ---- CombinedLayers ---- */
 
-/* "lowerdir=L1:L2[,upperdir=S/upper,workdir=S/work]" into buf (one page at most). */
-static int overlay_data(const struct gcs_proto_combined_layers *s, char *buf, size_t len,
-			struct gcs_error *err)
+/*
+ * "lowerdir=L1:L2[,upperdir=U,workdir=W]" into buf (one page at most), each directory given as
+ * the /proc/self/fd path of an fd resolved beneath the run root: the kernel looks the options
+ * up again, and a path string could have been redirected in between.
+ */
+static int overlay_data(const int *lower, size_t n_lower, int upper, int work, char *buf,
+			size_t len, struct gcs_error *err)
 {
-	size_t n = 0;
-	int w;
+	char p[32];
+	size_t n;
 
-	w = snprintf(buf, len, "lowerdir=");
-	n = (size_t)w;
-	for (size_t i = 0; i < s->n_layers && n < len; i++) {
-		w = snprintf(buf + n, len - n, "%s%s", i ? ":" : "", s->layers[i].path);
-		n += (size_t)w;
+	n = (size_t)snprintf(buf, len, "lowerdir=");
+	for (size_t i = 0; i < n_lower && n < len; i++) {
+		rp_fd_path(lower[i], p);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ":" : "", p);
 	}
-	if (*str(s->scratch_path) && n < len) {
-		w = snprintf(buf + n, len - n, ",upperdir=%s/upper,workdir=%s/work",
-			     s->scratch_path, s->scratch_path);
-		n += (size_t)w;
+	if (upper >= 0 && n < len) {
+		rp_fd_path(upper, p);
+		n += (size_t)snprintf(buf + n, len - n, ",upperdir=%s", p);
+		rp_fd_path(work, p);
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, ",workdir=%s", p);
 	}
 	if (n >= len)
 		return gcs_error_set(err, -E2BIG, HR_INVALIDARG,
 				     "the overlay's options for %zu layers exceed the %zu bytes "
 				     "mount(2) takes",
-				     s->n_layers, len - 1);
+				     n_lower, len - 1);
 	return 0;
 }
 
-static int mkdir_in_scratch(const char *scratch, const char *sub, struct gcs_error *err)
+/* mkdir -p <scratch>/<sub>; *ret_fd its O_PATH fd (may be NULL). */
+static int mkdir_in_scratch(struct agent *a, const char *scratch, const char *sub, int *ret_fd,
+			    struct gcs_error *err)
 {
 	char p[PATH_MAX];
-	int rc = path_join(p, sizeof(p), scratch, sub);
+	int fd = -1, rc = path_join(p, sizeof(p), scratch, sub);
 
-	if (rc == 0)
-		rc = path_mkdir_p(p, 0755, NULL);
 	if (rc < 0)
-		return gcs_error_set(err, rc, HR_FAIL, "mkdir %s/%s: %s", scratch, sub,
-				     strerror(-rc));
+		return gcs_error_set(err, rc, HR_INVALIDARG, "ScratchPath %s is too long", scratch);
+	rc = hostpath_mkdir(a, "ScratchPath", p, 0755, &fd, NULL, err);
+	if (rc < 0)
+		return rc;
+	if (ret_fd)
+		*ret_fd = fd;
+	else
+		close(fd);
 	return 0;
 }
 
@@ -797,7 +854,9 @@ static int mkdir_in_scratch(const char *scratch, const char *sub, struct gcs_err
 static int bind_bundle(struct storage_entry *e, const char *scratch, struct gcs_error *err)
 {
 	struct agent *a = e->a;
-	char bundle[PATH_MAX], src[PATH_MAX];
+	_cleanup_close_ int src = -1, dst = -1;
+	char bundle[PATH_MAX], from[32];
+	const char *created = NULL;
 	int rc;
 
 	rc = path_dirname(e->path, bundle, sizeof(bundle));
@@ -805,26 +864,30 @@ static int bind_bundle(struct storage_entry *e, const char *scratch, struct gcs_
 		return gcs_error_set(err, rc, HR_FAIL, "dirname %s: %s", e->path, strerror(-rc));
 	if (!*scratch || path_is_below(scratch, bundle) || bundle_bound(a, bundle))
 		return 0;
-	rc = storage_check_path(a, "the bundle directory (dirname of ContainerRootPath)", bundle,
-				err);
-	if (rc < 0)
-		return rc;
-	rc = mkdir_in_scratch(scratch, BUNDLE_DIR, err);
-	if (rc < 0)
-		return rc;
-	path_join(src, sizeof(src), scratch, BUNDLE_DIR);
-	rc = path_mkdir_p(bundle, 0755, &e->bundle_created);
-	if (rc < 0)
-		return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", bundle, strerror(-rc));
-	rc = storage_mount(src, bundle, NULL, MS_BIND, NULL, err);
+	snprintf(e->bundle, sizeof(e->bundle), "%s", bundle);
+	rc = mkdir_in_scratch(a, scratch, BUNDLE_DIR, &src, err);
+	if (rc == 0)
+		rc = hostpath_mkdir(a, "the bundle directory (dirname of ContainerRootPath)",
+				    e->bundle, 0755, &dst, &created, err);
+	if (rc == 0) {
+		rp_fd_path(src, from);
+		rc = mount_on(from, dst, e->bundle, NULL, MS_BIND, NULL, err);
+		if (rc < 0)
+			hostpath_undo_mkdir(a, e->bundle, created);
+	}
 	if (rc < 0) {
-		if (e->bundle_created)
-			remove_dir(bundle);
-		e->bundle_created = false;
+		e->bundle[0] = '\0';
 		return rc;
 	}
-	snprintf(e->bundle, sizeof(e->bundle), "%s", bundle);
+	e->bundle_created = created;
 	return 0;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s,
@@ -832,6 +895,8 @@ static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s
 {
 	const char *root = str(s->container_root_path), *scratch = str(s->scratch_path);
 	_cleanup_free_ char *data = malloc(MOUNT_DATA_PAGE);
+	_cleanup_free_ int *lower = NULL;
+	_cleanup_close_ int upper = -1, work = -1;
 	struct storage_entry *e;
 	char what[64];
 	int rc;
@@ -843,6 +908,14 @@ static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s
 		return rc;
 	if (s->n_layers == 0)
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "no Layers");
+	if (s->n_layers > 128)
+		return gcs_error_set(err, -E2BIG, HR_INVALIDARG, "%zu layers: at most 128 are",
+				     s->n_layers);
+	lower = malloc(s->n_layers * sizeof(*lower));
+	if (!lower)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	for (size_t i = 0; i < s->n_layers; i++)
+		lower[i] = -1;
 	for (size_t i = 0; i < s->n_layers; i++) {
 		snprintf(what, sizeof(what), "Layers[%zu].Path", i);
 		if ((rc = storage_check_path(a, what, str(s->layers[i].path), err)) < 0 ||
@@ -852,40 +925,70 @@ static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s
 	if (*scratch && ((rc = storage_check_path(a, "ScratchPath", scratch, err)) < 0 ||
 			 (rc = check_option_path("ScratchPath", scratch, err)) < 0))
 		return rc;
-	rc = overlay_data(s, data, MOUNT_DATA_PAGE, err);
-	if (rc < 0)
-		return rc;
+	/* Checked; now each layer is resolved once, and the overlay is given the fds. */
+	for (size_t i = 0; i < s->n_layers; i++) {
+		snprintf(what, sizeof(what), "Layers[%zu].Path", i);
+		rc = hostpath_open_dir(a, what, str(s->layers[i].path), &lower[i], err);
+		if (rc < 0) {
+			close_all(lower, s->n_layers);
+			return rc;
+		}
+	}
 	rc = check_unused(a, "ContainerRootPath", root, err);
-	if (rc < 0)
+	if (rc < 0) {
+		close_all(lower, s->n_layers);
 		return rc;
+	}
 	e = entry_new(a, GCS_RESOURCE_COMBINED_LAYERS, root, NULL);
-	if (!e)
+	if (!e) {
+		close_all(lower, s->n_layers);
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	}
 	rc = bind_bundle(e, scratch, err);
 	if (rc == 0 && *scratch) {
-		if ((rc = mkdir_in_scratch(scratch, "upper", err)) == 0)
-			rc = mkdir_in_scratch(scratch, "work", err);
+		if ((rc = mkdir_in_scratch(a, scratch, "upper", &upper, err)) == 0)
+			rc = mkdir_in_scratch(a, scratch, "work", &work, err);
 	}
 	if (rc == 0 && !*scratch && s->n_layers == 1) {
 		/* overlayfs wants two lower layers without an upper: a read-only bind instead */
+		char from[32];
+		rp_fd_path(lower[0], from);
 		snprintf(e->source, sizeof(e->source), "%s", s->layers[0].path);
 		snprintf(e->fstype, sizeof(e->fstype), "bind,ro");
-		rc = mount_at(e, e->source, NULL, MS_BIND, NULL, err);
+		rc = mount_at(e, from, NULL, MS_BIND, NULL, err);
 		if (rc == 0) {
-			rc = storage_mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL,
-					   err);
+			_cleanup_close_ int fd = -1;
+			rc = hostpath_open_dir(a, "ContainerRootPath", root, &fd, err);
+			if (rc == 0)
+				rc = mount_on(NULL, fd, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
+					      NULL, err);
 			if (rc < 0)
 				gcs_error_prefix(err, rc, "read-only remount");
 		}
 	} else if (rc == 0) {
 		snprintf(e->source, sizeof(e->source), "overlay");
 		snprintf(e->fstype, sizeof(e->fstype), "overlay");
-		rc = mount_at(e, "overlay", "overlay", *scratch ? 0 : MS_RDONLY, data, err);
+		rc = overlay_data(lower, s->n_layers, *scratch ? upper : -1, work, data,
+				  MOUNT_DATA_PAGE, err);
+		if (rc == 0)
+			rc = mount_at(e, "overlay", "overlay", *scratch ? 0 : MS_RDONLY, data, err);
 	}
+	close_all(lower, s->n_layers);
 	if (rc < 0) {
 		entry_undo(e, true, NULL);
 		entry_free(e);
 		return rc;
+	}
+	{
+		/* what a disk Remove must not pull from under the overlay */
+		size_t cap = (s->n_layers + 1) * PATH_MAX, n = 0;
+		e->backing = malloc(cap);
+		if (e->backing) {
+			for (size_t i = 0; i < s->n_layers; i++)
+				n += (size_t)snprintf(e->backing + n, cap - n, "%s\n",
+						      s->layers[i].path);
+			snprintf(e->backing + n, cap - n, "%s", scratch);
+		}
 	}
 	log_info("container root filesystem mounted", LOG_STR("path", root),
 		 LOG_UINT("layers", s->n_layers), LOG_STR("scratch", *scratch ? scratch : "none"),
@@ -1099,8 +1202,7 @@ int storage_handle_modify(struct request *c, struct gcs_error *err)
 		rc = handle_p9(a, c, rt, req, err);
 		break;
 	default:
-		/* PodCgroupMemoryLimit Update: there is no pods cgroup to resize yet. */
-		rc = 0;
+		rc = gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "%s is not supported", res);
 		break;
 	}
 	if (rc < 0) {

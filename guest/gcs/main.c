@@ -262,6 +262,7 @@ int main(int argc, char **argv)
 		loop_free(a.loop);
 		return 1;
 	}
+	storage_recover(&a);
 	bridge_start(&a);
 	if (!a.stopping)
 		loop_run(a.loop);

@@ -310,11 +310,89 @@ static void entry_fail(struct storage_entry *e, int rc, struct gcs_error *err)
 	entry_free(e);
 }
 
+/*
+ * The journal: every mount point ModifySettings made, in <run root>/gcs/mounts, rewritten after
+ * each change, so that an agent started after one that was killed can remove them first.
+ */
+#define JOURNAL_DIR "gcs"
+#define JOURNAL_FILE "mounts"
+
+static int journal_dir(struct agent *a, int *ret_fd)
+{
+	char p[PATH_MAX];
+
+	path_join(p, sizeof(p), a->opt.run_root, JOURNAL_DIR);
+	return hostpath_mkdir(a, "the agent's state directory", p, 0700, ret_fd, NULL, NULL);
+}
+
+static void journal_save(struct agent *a)
+{
+	_cleanup_close_ int dfd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return;
+	for (struct list *it = a->mounts.next; it != &a->mounts; it = it->next) {
+		struct storage_entry *e = list_entry(it, struct storage_entry, node);
+		if (e->bundle[0])
+			fprintf(f, "%s\n", e->bundle);
+		if (e->mounted)
+			fprintf(f, "%s\n", e->path);
+	}
+	if (fclose(f) != 0)
+		return;
+	rc = journal_dir(a, &dfd);
+	if (rc == 0)
+		rc = rp_write_file(dfd, JOURNAL_FILE, buf ? buf : "", len, 0600);
+	if (rc < 0)
+		log_warning("cannot write the mount journal", LOG_ERRNO(rc));
+}
+
+void storage_recover(struct agent *a)
+{
+	_cleanup_close_ int dfd = -1, fd = -1;
+	_cleanup_fclose_ FILE *f = NULL;
+	char line[PATH_MAX + 2];
+	char *paths[1024];
+	size_t n = 0;
+
+	if (journal_dir(a, &dfd) < 0)
+		return;
+	fd = openat(dfd, JOURNAL_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(f = fdopen(fd, "r")))
+		return;
+	fd = -1;
+	while (n < ARRAY_SIZE(paths) && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] && (paths[n] = strdup(line)))
+			n++;
+	}
+	/* newest first: a later mount may sit inside an earlier one */
+	while (n-- > 0) {
+		if (hostpath_is_mount_point(a, paths[n]) == 1) {
+			int rc = hostpath_umount(a, paths[n], MNT_DETACH);
+			if (rc == 0)
+				log_warning("removed a mount left by an earlier agent",
+					    LOG_STR("path", paths[n]));
+			else
+				log_error("cannot remove a mount left by an earlier agent",
+					  LOG_STR("path", paths[n]), LOG_ERRNO(rc));
+		}
+		free(paths[n]);
+	}
+	unlinkat(dfd, JOURNAL_FILE, 0);
+}
+
 static void entry_done(struct storage_entry *e)
 {
 	e->pending = false;
 	log_info("storage set up", LOG_STR("resource", type_name(e->type)),
 		 LOG_STR("path", e->path), LOG_STR("source", e->source));
+	journal_save(e->a);
 	request_reply(e->req, NULL);
 	e->req = NULL;
 }
@@ -368,6 +446,7 @@ static int remove_path(struct agent *a, enum gcs_proto_resource_type type, const
 		return rc;
 	log_info("storage removed", LOG_STR("resource", type_name(type)), LOG_STR("path", path));
 	entry_free(e);
+	journal_save(a);
 	return 0;
 }
 
@@ -990,6 +1069,7 @@ static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s
 			snprintf(e->backing + n, cap - n, "%s", scratch);
 		}
 	}
+	journal_save(a);
 	log_info("container root filesystem mounted", LOG_STR("path", root),
 		 LOG_UINT("layers", s->n_layers), LOG_STR("scratch", *scratch ? scratch : "none"),
 		 LOG_STR("bundle", e->bundle[0] ? e->bundle : "tmpfs"));
@@ -1227,6 +1307,7 @@ void storage_cleanup(struct agent *a)
 			log_debug("undone at shutdown", LOG_STR("path", e->path));
 		entry_free(e);
 	}
+	journal_save(a);
 }
 
 void storage_dump(struct agent *a, char *buf, size_t len)

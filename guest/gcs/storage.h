@@ -18,6 +18,8 @@ int storage_handle_modify(struct request *req, struct gcs_error *err);
  * E_INVALIDARG otherwise; nothing is touched. what names the field in the message.
  */
 int storage_check_path(struct agent *a, const char *what, const char *path, struct gcs_error *err);
+/* Removes the mounts an earlier agent on this run root left (start-up, before serving). */
+void storage_recover(struct agent *a);
 /* Unmounts and removes, newest first, everything ModifySettings set up (agent shutdown). */
 void storage_cleanup(struct agent *a);
 void storage_dump(struct agent *a, char *buf, size_t len);

@@ -154,7 +154,9 @@ static int guest_caps_decode(struct jd *d, json_t *caps, struct gcs_proto_guest_
 	    (rc = jd_bool(d, o, "SignalProcessSupported", &g->signal_process_supported)) < 0 ||
 	    (rc = jd_bool(d, o, "DumpStacksSupported", &g->dump_stacks_supported)) < 0 ||
 	    (rc = jd_bool(d, o, "DeleteContainerStateSupported",
-			  &g->delete_container_state_supported)) < 0)
+			  &g->delete_container_state_supported)) < 0 ||
+	    (rc = jd_bool(d, o, "LcowContainerOperationsSupported",
+			  &g->lcow_container_operations_supported)) < 0)
 		return gcs_error_prefix(d->err, rc, "Capabilities.GuestDefinedCapabilities");
 	return 0;
 }
@@ -244,6 +246,9 @@ static void negotiate_resp_encode(struct je *e, json_t *o, const void *msg)
 	je_bool_opt(e, g, "DumpStacksSupported", c->guest_defined.dump_stacks_supported);
 	je_bool_opt(e, g, "DeleteContainerStateSupported",
 		    c->guest_defined.delete_container_state_supported);
+	/* lcow extension; hcsshim's json.Unmarshal ignores the unknown key. */
+	je_bool_opt(e, g, "LcowContainerOperationsSupported",
+		    c->guest_defined.lcow_container_operations_supported);
 	je_set(e, caps, "GuestDefinedCapabilities", g);
 	je_set(e, o, "Capabilities", caps);
 }

@@ -28,6 +28,7 @@ static const char *const resource_type_names[GCS_RESOURCE__COUNT] = {
 	[GCS_RESOURCE_SECURITY_POLICY] = "SecurityPolicy",
 	[GCS_RESOURCE_SECURITY_POLICY_FRAGMENT] = "SecurityPolicyFragment",
 	[GCS_RESOURCE_POD_CGROUP_MEMORY_LIMIT] = "PodCgroupMemoryLimit",
+	[GCS_RESOURCE_LCOW_CONTAINER_OPERATION] = "LcowContainerOperation",
 	[GCS_RESOURCE_HV_SOCKET] = "HvSocket",
 	[GCS_RESOURCE_NETWORK_NAMESPACE] = "NetworkNamespace",
 	[GCS_RESOURCE_MAPPED_VIRTUAL_DISK_FOR_CONTAINER_SCRATCH] =
@@ -273,6 +274,16 @@ static int fragment_decode(struct jd *d, json_t *s, struct gcs_proto_policy_frag
 	return 0;
 }
 
+static int container_op_decode(struct jd *d, json_t *s, struct gcs_proto_container_operation *m)
+{
+	int rc;
+
+	if ((rc = jd_str(d, s, "Operation", &m->operation)) < 0 ||
+	    (rc = jd_i32(d, s, "Signal", &m->signal)) < 0)
+		return rc;
+	return 0;
+}
+
 /* Settings decode by type; Settings may be NULL (missing): every field is then zero. */
 static int settings_decode(struct jd *d, json_t *s, struct gcs_proto_modify_req *m)
 {
@@ -297,6 +308,8 @@ static int settings_decode(struct jd *d, json_t *s, struct gcs_proto_modify_req 
 		return policy_decode(d, s, &m->settings.security_policy);
 	case GCS_RESOURCE_SECURITY_POLICY_FRAGMENT:
 		return fragment_decode(d, s, &m->settings.policy_fragment);
+	case GCS_RESOURCE_LCOW_CONTAINER_OPERATION:
+		return container_op_decode(d, s, &m->settings.container_operation);
 	case GCS_RESOURCE_POD_CGROUP_MEMORY_LIMIT:
 	case GCS_RESOURCE_NONE:
 		return 0;
@@ -498,6 +511,10 @@ static void settings_encode(struct je *e, json_t *s, const struct gcs_proto_modi
 	case GCS_RESOURCE_SECURITY_POLICY_FRAGMENT:
 		je_str_opt(e, s, "Fragment", m->settings.policy_fragment.fragment);
 		je_str_opt(e, s, "MediaType", m->settings.policy_fragment.media_type);
+		break;
+	case GCS_RESOURCE_LCOW_CONTAINER_OPERATION:
+		je_str_opt(e, s, "Operation", m->settings.container_operation.operation);
+		je_sint_opt(e, s, "Signal", m->settings.container_operation.signal);
 		break;
 	default:
 		break;

@@ -217,3 +217,42 @@ int gcs_container_exec(struct gcs_bridge *b, const char *id, json_t *oci_process
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "exec in %s: no OCI process", id);
 	return container_exec(b, id, oci_process, stdio, ret, err);
 }
+
+/*
+ * Not a hcsshim request: lcow's own (docs/protocol.md, lcow extensions). Refused locally when
+ * the guest did not announce it, as hcsshim does for the RPCs behind a capability, so the caller
+ * can tell "not supported" from a failure and fall back (e.g. to runc in the UVM).
+ */
+int gcs_container_operation(struct gcs_bridge *b, const char *container_id, const char *operation,
+			    int signal, struct gcs_error *err)
+{
+	struct gcs_proto_modify_req req = {
+		.base.container_id = container_id,
+		.resource_type = GCS_RESOURCE_LCOW_CONTAINER_OPERATION,
+	};
+	const struct gcs_proto_capabilities *caps;
+	int rc = need_container(container_id, "container operation", err);
+
+	if (rc < 0)
+		return rc;
+	if (!operation || !operation[0])
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "container operation on %s: no operation", container_id);
+	if (signal < 0 || (signal != 0 && strcmp(operation, GCS_CONTAINER_OP_KILL_ALL) != 0))
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "container operation %s on %s: invalid signal %d", operation,
+				     container_id, signal);
+	caps = gcs_bridge_capabilities(b);
+	if (!caps)
+		return gcs_error_set(err, -ENOTCONN, HR_FAIL,
+				     "container operation %s on %s: bridge not connected",
+				     operation, container_id);
+	if (!caps->guest_defined.lcow_container_operations_supported)
+		return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL,
+				     "container operation %s on %s: the guest does not support "
+				     "LcowContainerOperation",
+				     operation, container_id);
+	req.settings.container_operation.operation = operation;
+	req.settings.container_operation.signal = signal;
+	return modify(b, GCS_REQUEST_TYPE_UPDATE, &req, err);
+}

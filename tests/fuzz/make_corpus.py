@@ -237,6 +237,10 @@ def spec_seeds():
             },
         ),
     )
+    add("negotiate-resp-lcow", guest(NEGOTIATE, 0, dict(NEGOTIATE_RESP, Capabilities=dict(
+        NEGOTIATE_RESP["Capabilities"], GuestDefinedCapabilities=dict(
+            NEGOTIATE_RESP["Capabilities"]["GuestDefinedCapabilities"],
+            LcowContainerOperationsSupported=True)))))
     add("negotiate-resp-unsupported", guest(NEGOTIATE, 0, error(0xC037010C, "HRESULT 0xc037010c")))
     # Regression: a failed response that carries the capabilities anyway re-encodes as base only.
     add("negotiate-resp-failed-caps", guest(NEGOTIATE, 0, dict(
@@ -390,6 +394,11 @@ def spec_seeds():
         {"Fragment": "ZnJhZ21lbnQ=", "MediaType": "application/cose_x509+rego"})))
     add("modify-pod-cgroup-memory-limit", host(MODIFY, 36, modify(
         "Update", "PodCgroupMemoryLimit")))
+    # lcow extension (docs/protocol.md): LcowContainerOperation with the container's own ID.
+    add("modify-lcow-container-operation-pause", host(MODIFY, 40, modify(
+        "Update", "LcowContainerOperation", {"Operation": "Pause"}, cid=C)))
+    add("modify-lcow-container-operation-killall", host(MODIFY, 41, modify(
+        "Update", "LcowContainerOperation", {"Operation": "KillAll", "Signal": 15}, cid=C)))
     add("modify-hvsocket-windows", host(MODIFY, 37, modify("Add", "HvSocket", {
         "HvSocketConfig": {"DefaultBindSecurityDescriptor": "D:P(A;;FA;;;SY)"}})))
     add("modify-no-request-type", host(MODIFY, 38, modify(None, "VPMemDevice", {

@@ -1030,6 +1030,122 @@ START_TEST(test_typed_calls)
 }
 END_TEST
 
+/* ---- lcow extension: LcowContainerOperation ---- */
+
+/* The Go GCS's answer plus lcow's capability (docs/protocol.md, lcow extensions). */
+#define LCOW_NEGOTIATE_RESP                                                                    \
+	"{\"Result\":0,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\",\"Version\":4," \
+	"\"Capabilities\":{\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"           \
+	"\"RuntimeOsType\":\"Linux\",\"GuestDefinedCapabilities\":{"                           \
+	"\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"               \
+	"\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true,"                 \
+	"\"LcowContainerOperationsSupported\":true}}}"
+
+#define CONTAINER_OP_BODY(settings)                   \
+	"{\"ContainerId\":\"c1\",\"ActivityId\":\"" Z \
+	"\",\"Request\":{\"RequestType\":\"Update\"," \
+	"\"ResourceType\":\"LcowContainerOperation\",\"Settings\":" settings "}}\n"
+
+static void script_container_ops(struct fg *g)
+{
+	static const char *const bodies[] = {
+		CONTAINER_OP_BODY("{\"Operation\":\"Pause\"}"),
+		CONTAINER_OP_BODY("{\"Operation\":\"Resume\"}"),
+		CONTAINER_OP_BODY("{\"Operation\":\"KillAll\",\"Signal\":15}"),
+		CONTAINER_OP_BODY("{\"Operation\":\"KillAll\"}"),
+	};
+	struct gcs_header h;
+	char *body;
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		body = fg_read_body(g, GCS_MSG_MODIFY_SETTINGS_REQ, &h);
+		ck_assert_uint_eq(h.id, i + 1);
+		ck_assert_str_eq(body, bodies[i]);
+		free(body);
+		fg_reply(g, &h, OK_RESP);
+	}
+	/* The guest's errors come back unchanged: a container that is not running. */
+	body = fg_read_body(g, GCS_MSG_MODIFY_SETTINGS_REQ, &h);
+	ck_assert_str_eq(body, CONTAINER_OP_BODY("{\"Operation\":\"Pause\"}"));
+	free(body);
+	fg_reply(g, &h,
+		 "{\"Result\":-1070137072,\"ActivityId\":\"" Z
+		 "\",\"ErrorMessage\":\"container c1 is not running\"}");
+	/* An operation libgcs does not know still goes out: the guest judges it. */
+	body = fg_read_body(g, GCS_MSG_MODIFY_SETTINGS_REQ, &h);
+	ck_assert_str_eq(body, CONTAINER_OP_BODY("{\"Operation\":\"Checkpoint\"}"));
+	free(body);
+	fg_reply(g, &h, "{\"Result\":-2147024809,\"ActivityId\":\"" Z "\"}");
+}
+
+START_TEST(test_container_operation)
+{
+	const struct gcs_proto_capabilities *c;
+	struct gcs_error err = { 0 };
+	struct harness h;
+
+	h_init(&h);
+	h.g.negotiate_resp = LCOW_NEGOTIATE_RESP;
+	h.g.script = script_container_ops;
+	h_connect(&h);
+	c = gcs_bridge_capabilities(h.b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(c->guest_defined.lcow_container_operations_supported);
+	ck_assert(c->guest_defined.delete_container_state_supported);
+
+	/* Argument errors: nothing is sent. */
+	ck_assert_int_eq(gcs_container_operation(h.b, NULL, GCS_CONTAINER_OP_PAUSE, 0, &err),
+			 -EINVAL);
+	ck_assert_int_eq(gcs_container_operation(h.b, "", GCS_CONTAINER_OP_PAUSE, 0, &err),
+			 -EINVAL);
+	ck_assert_int_eq(gcs_container_operation(h.b, Z, GCS_CONTAINER_OP_PAUSE, 0, &err), -EINVAL);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", NULL, 0, &err), -EINVAL);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", "", 0, &err), -EINVAL);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_PAUSE, 9, &err),
+			 -EINVAL);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_KILL_ALL, -1, &err),
+			 -EINVAL);
+	ck_assert_int_eq(err.hresult, HR_INVALIDARG);
+
+	err = (struct gcs_error){ 0 };
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_PAUSE, 0, &err), 0);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_RESUME, 0, &err), 0);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_KILL_ALL, 15, &err),
+			 0);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_KILL_ALL, 0, &err), 0);
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_PAUSE, 0, &err),
+			 -EREMOTEIO);
+	ck_assert_int_eq(err.hresult, HR_SYSTEM_ALREADY_STOPPED);
+	ck_assert_ptr_nonnull(strstr(err.message, "container c1 is not running"));
+	err = (struct gcs_error){ 0 };
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", "Checkpoint", 0, &err), -EREMOTEIO);
+	ck_assert_int_eq(err.hresult, HR_INVALIDARG);
+	h_end(&h);
+}
+END_TEST
+
+/* A guest without the capability (the Go GCS): refused before anything is sent. */
+START_TEST(test_container_operation_unsupported)
+{
+	struct gcs_error err = { 0 };
+	struct harness h;
+
+	ck_assert_int_eq(gcs_container_operation(NULL, "c1", GCS_CONTAINER_OP_PAUSE, 0, &err),
+			 -ENOTCONN);
+	h_init(&h);
+	h_connect(&h);
+	ck_assert(!gcs_bridge_capabilities(h.b)->guest_defined.lcow_container_operations_supported);
+	err = (struct gcs_error){ 0 };
+	ck_assert_int_eq(gcs_container_operation(h.b, "c1", GCS_CONTAINER_OP_KILL_ALL, 9, &err),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(err.hresult, HR_NOTIMPL);
+	ck_assert_ptr_nonnull(strstr(err.message, "LcowContainerOperation"));
+	ck_assert(!gcs_bridge_broken(h.b));
+	/* The fake guest's next read is the EOF of h_end: no request was sent. */
+	h_end(&h);
+}
+END_TEST
+
 /* ---- processes ---- */
 
 /*
@@ -1512,6 +1628,8 @@ static Suite *libgcs_suite(void)
 			    (int)(sizeof(violations) / sizeof(violations[0])));
 	tcase_add_test(tc, test_close_fails_pending);
 	tcase_add_test(tc, test_typed_calls);
+	tcase_add_test(tc, test_container_operation);
+	tcase_add_test(tc, test_container_operation_unsupported);
 	tcase_add_test(tc, test_exec_stdio);
 	tcase_add_test(tc, test_exec_ports);
 	tcase_add_test(tc, test_wait_timeout_signal_resize);

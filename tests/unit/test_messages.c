@@ -164,6 +164,89 @@ START_TEST(test_negotiate_response_bytes)
 }
 END_TEST
 
+/*
+ * lcow's guest adds LcowContainerOperationsSupported (docs/protocol.md, lcow extensions) after
+ * the Go GCS's four keys; false leaves the Go GCS's bytes unchanged (test above).
+ */
+static const char lcow_negotiate_response[] =
+	"{\"Result\":0,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\",\"Version\":4,"
+	"\"Capabilities\":{\"SupportedSchemaVersions\":[{\"Major\":2,\"Minor\":1}],"
+	"\"RuntimeOsType\":\"Linux\",\"GuestDefinedCapabilities\":{"
+	"\"NamespaceAddRequestSupported\":true,\"SignalProcessSupported\":true,"
+	"\"DumpStacksSupported\":true,\"DeleteContainerStateSupported\":true,"
+	"\"LcowContainerOperationsSupported\":true}}}";
+
+START_TEST(test_negotiate_response_lcow_caps)
+{
+	struct gcs_proto_schema_version v21 = { 2, 1 };
+	struct gcs_proto_negotiate_resp resp = {
+		.base = { .result = 0, .activity_id = Z },
+		.version = 4,
+		.capabilities = {
+			.supported_schema_versions = &v21,
+			.n_supported_schema_versions = 1,
+			.runtime_os_type = "Linux",
+			.guest_defined = {
+				.namespace_add_request_supported = true,
+				.signal_process_supported = true,
+				.dump_stacks_supported = true,
+				.delete_container_state_supported = true,
+				.lcow_container_operations_supported = true,
+			},
+		},
+	};
+	union gcs_proto_msg m;
+	struct gcs_error err = { 0 };
+	char *frame, *body;
+	size_t len;
+
+	ck_assert_uint_eq(strlen(lcow_negotiate_response), 366);
+	ck_assert_int_eq(gcs_proto_encode_frame(GCS_MSG_NEGOTIATE_PROTOCOL_RESP, 0, &resp,
+						GCS_PROTO_STYLE_GUEST, &frame, &len, &err),
+			 0);
+	ck_assert_uint_eq(len, 382);
+	ck_assert_mem_eq(frame, "\x01\x0b\x10\x20\x7e\x01\x00\x00\0\0\0\0\0\0\0\0", 16);
+	ck_assert_mem_eq(frame + GCS_HEADER_SIZE, lcow_negotiate_response, 366);
+	free(frame);
+
+	decode_ok(GCS_MSG_NEGOTIATE_PROTOCOL_RESP, lcow_negotiate_response, &m);
+	ck_assert(m.negotiate_resp.capabilities.guest_defined.lcow_container_operations_supported);
+	ck_assert(m.negotiate_resp.capabilities.guest_defined.delete_container_state_supported);
+	gcs_proto_release(&m);
+	/* The Go GCS's answer has no such key: false. */
+	decode_ok(GCS_MSG_NEGOTIATE_PROTOCOL_RESP, go_negotiate_response, &m);
+	ck_assert(!m.negotiate_resp.capabilities.guest_defined.lcow_container_operations_supported);
+	gcs_proto_release(&m);
+
+	/* Alone, and a round trip in both styles. */
+	resp.capabilities.guest_defined =
+		(struct gcs_proto_guest_caps){ .lcow_container_operations_supported = true };
+	resp.capabilities.n_supported_schema_versions = 0;
+	resp.capabilities.runtime_os_type = NULL;
+	body = enc(GCS_MSG_NEGOTIATE_PROTOCOL_RESP, &resp, GCS_PROTO_STYLE_GUEST);
+	ck_assert_str_eq(body, "{\"Result\":0,\"ActivityId\":\"" Z "\",\"Version\":4,"
+			       "\"Capabilities\":{\"GuestDefinedCapabilities\":"
+			       "{\"LcowContainerOperationsSupported\":true}}}");
+	free(body);
+	roundtrip(GCS_MSG_NEGOTIATE_PROTOCOL_RESP, &resp, &m);
+	ck_assert(m.negotiate_resp.capabilities.guest_defined.lcow_container_operations_supported);
+	ck_assert(!m.negotiate_resp.capabilities.guest_defined.signal_process_supported);
+	gcs_proto_release(&m);
+
+	/* Go's rules: null is false, a wrong type is HCS_E_INVALID_JSON. */
+	decode_ok(GCS_MSG_NEGOTIATE_PROTOCOL_RESP,
+		  "{\"Version\":4,\"Capabilities\":{\"GuestDefinedCapabilities\":"
+		  "{\"LcowContainerOperationsSupported\":null}}}",
+		  &m);
+	ck_assert(!m.negotiate_resp.capabilities.guest_defined.lcow_container_operations_supported);
+	gcs_proto_release(&m);
+	decode_bad(GCS_MSG_NEGOTIATE_PROTOCOL_RESP,
+		   "{\"Version\":4,\"Capabilities\":{\"GuestDefinedCapabilities\":"
+		   "{\"LcowContainerOperationsSupported\":\"true\"}}}",
+		   "LcowContainerOperationsSupported");
+}
+END_TEST
+
 /* GuestDefinedCapabilities must be an object, else hcsshim's Connect fails. */
 START_TEST(test_negotiate_response_caps_required)
 {
@@ -1056,6 +1139,7 @@ int main(void)
 	tcase_add_test(vec, test_negotiate_request_bytes);
 	tcase_add_test(vec, test_negotiate_response_bytes);
 	tcase_add_test(vec, test_negotiate_response_caps_required);
+	tcase_add_test(vec, test_negotiate_response_lcow_caps);
 	tcase_add_test(vec, test_error_response_bytes);
 	tcase_add_test(vec, test_go_escaping);
 	tcase_add_test(rt, test_rt_negotiate);

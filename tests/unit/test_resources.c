@@ -311,7 +311,7 @@ START_TEST(test_all_zero_settings)
 {
 	char expected[512];
 
-	for (int t = GCS_RESOURCE_MAPPED_VIRTUAL_DISK; t <= GCS_RESOURCE_POD_CGROUP_MEMORY_LIMIT;
+	for (int t = GCS_RESOURCE_MAPPED_VIRTUAL_DISK; t <= GCS_RESOURCE_LCOW_CONTAINER_OPERATION;
 	     t++) {
 		struct gcs_proto_modify_req m = {
 			.base = { .container_id = Z, .activity_id = Z },
@@ -1015,6 +1015,93 @@ START_TEST(test_pod_cgroup_memory_limit)
 }
 END_TEST
 
+/* ---- lcow extension: LcowContainerOperation (docs/protocol.md) ---- */
+
+START_TEST(test_container_operation_round_trip)
+{
+	const struct gcs_proto_modify_req in = {
+		.base = { .container_id = CID, .activity_id = ACT },
+		.request_type = GCS_REQUEST_TYPE_UPDATE,
+		.resource_type = GCS_RESOURCE_LCOW_CONTAINER_OPERATION,
+		.has_settings = true,
+		.settings.container_operation = { .operation = "KillAll", .signal = 15 },
+	};
+	struct gcs_proto_modify_req out;
+
+	round_trip(&in, &out);
+	ck_assert_str_eq(out.settings.container_operation.operation, "KillAll");
+	ck_assert_int_eq(out.settings.container_operation.signal, 15);
+	gcs_proto_release(&out);
+}
+END_TEST
+
+START_TEST(test_container_operation_exact)
+{
+	struct gcs_proto_modify_req m = {
+		.base = { .container_id = CID, .activity_id = Z },
+		.request_type = GCS_REQUEST_TYPE_UPDATE,
+		.resource_type = GCS_RESOURCE_LCOW_CONTAINER_OPERATION,
+		.has_settings = true,
+		.settings.container_operation = { .operation = "KillAll", .signal = 15 },
+	};
+	struct gcs_proto_modify_req out;
+
+	/* Field order Operation, Signal. */
+	assert_encodes_to(&m,
+			  BODY_FOR(CID, "{\"RequestType\":\"Update\","
+					"\"ResourceType\":\"LcowContainerOperation\","
+					"\"Settings\":{\"Operation\":\"KillAll\",\"Signal\":15}}"));
+	/* Signal is omitempty: 0 (the guest's SIGKILL) is left out. */
+	m.settings.container_operation.signal = 0;
+	assert_encodes_to(&m, BODY_FOR(CID, "{\"RequestType\":\"Update\","
+					    "\"ResourceType\":\"LcowContainerOperation\","
+					    "\"Settings\":{\"Operation\":\"KillAll\"}}"));
+	m.settings.container_operation.operation = "Pause";
+	assert_encodes_to(&m, BODY_FOR(CID, "{\"RequestType\":\"Update\","
+					    "\"ResourceType\":\"LcowContainerOperation\","
+					    "\"Settings\":{\"Operation\":\"Pause\"}}"));
+
+	decode_reencodes(BODY_FOR(CID, "{\"RequestType\":\"Update\","
+				       "\"ResourceType\":\"LcowContainerOperation\","
+				       "\"Settings\":{\"Operation\":\"Resume\"}}"),
+			 &out);
+	ck_assert_str_eq(out.base.container_id, CID);
+	ck_assert_int_eq(out.request_type, GCS_REQUEST_TYPE_UPDATE);
+	ck_assert_int_eq(out.resource_type, GCS_RESOURCE_LCOW_CONTAINER_OPERATION);
+	ck_assert_str_eq(out.resource_type_name, "LcowContainerOperation");
+	ck_assert(out.has_settings);
+	ck_assert_ptr_null(out.raw_settings);
+	ck_assert_str_eq(out.settings.container_operation.operation, "Resume");
+	ck_assert_int_eq(out.settings.container_operation.signal, 0);
+	gcs_proto_release(&out);
+
+	/* Go's rules: missing or null fields are zero, unknown ones are ignored. */
+	decode_ok(BODY_FOR(CID, "{\"RequestType\":\"Update\","
+				"\"ResourceType\":\"LcowContainerOperation\","
+				"\"Settings\":{\"Operation\":null,\"Signal\":null,\"X\":[1]}}"),
+		  &out);
+	ck_assert_str_eq(out.settings.container_operation.operation, "");
+	ck_assert_int_eq(out.settings.container_operation.signal, 0);
+	assert_encodes_to(&out, BODY_FOR(CID, "{\"RequestType\":\"Update\","
+					      "\"ResourceType\":\"LcowContainerOperation\","
+					      "\"Settings\":{}}"));
+	gcs_proto_release(&out);
+	decode_ok(BODY_FOR(CID, "{\"RequestType\":\"Update\","
+				"\"ResourceType\":\"LcowContainerOperation\"}"),
+		  &out);
+	ck_assert(!out.has_settings);
+	ck_assert_str_eq(out.settings.container_operation.operation, "");
+	gcs_proto_release(&out);
+	/* A negative signal is a valid int32 on the wire; the guest judges it. */
+	decode_reencodes(BODY_FOR(CID, "{\"RequestType\":\"Update\","
+				       "\"ResourceType\":\"LcowContainerOperation\","
+				       "\"Settings\":{\"Operation\":\"KillAll\",\"Signal\":-1}}"),
+			 &out);
+	ck_assert_int_eq(out.settings.container_operation.signal, -1);
+	gcs_proto_release(&out);
+}
+END_TEST
+
 /* ---- spec 14.1: the replay transcript's ModifySettings requests ---- */
 
 static const struct gcs_proto_layer transcript_layers[] = { { .path = "/run/layers/p0" } };
@@ -1396,6 +1483,7 @@ START_TEST(test_resource_type_names)
 		[GCS_RESOURCE_SECURITY_POLICY] = "SecurityPolicy",
 		[GCS_RESOURCE_SECURITY_POLICY_FRAGMENT] = "SecurityPolicyFragment",
 		[GCS_RESOURCE_POD_CGROUP_MEMORY_LIMIT] = "PodCgroupMemoryLimit",
+		[GCS_RESOURCE_LCOW_CONTAINER_OPERATION] = "LcowContainerOperation",
 	};
 
 	/* Every named value round-trips through its wire string. */
@@ -1407,7 +1495,7 @@ START_TEST(test_resource_type_names)
 	}
 	/* The spec's strings (section 10), literally. */
 	ck_assert_str_eq(gcs_proto_resource_type_str(GCS_RESOURCE_NONE), "");
-	for (int t = GCS_RESOURCE_MAPPED_VIRTUAL_DISK; t <= GCS_RESOURCE_POD_CGROUP_MEMORY_LIMIT;
+	for (int t = GCS_RESOURCE_MAPPED_VIRTUAL_DISK; t <= GCS_RESOURCE_LCOW_CONTAINER_OPERATION;
 	     t++)
 		ck_assert_str_eq(gcs_proto_resource_type_str((enum gcs_proto_resource_type)t),
 				 lcow[t]);
@@ -1506,6 +1594,14 @@ static const struct {
 	{ SETTINGS("SecurityPolicy", "{\"EncodedSecurityPolicy\":1}"), "EncodedSecurityPolicy",
 	  NULL },
 	{ SETTINGS("SecurityPolicyFragment", "{\"Fragment\":false}"), "Fragment", NULL },
+	{ SETTINGS("LcowContainerOperation", "{\"Operation\":1}"), "Operation", NULL },
+	{ SETTINGS("LcowContainerOperation", "{\"Operation\":[\"Pause\"]}"), "Operation", NULL },
+	{ SETTINGS("LcowContainerOperation", "{\"Operation\":\"KillAll\",\"Signal\":\"9\"}"),
+	  "Signal", NULL },
+	{ SETTINGS("LcowContainerOperation", "{\"Signal\":1.5}"), "Signal", NULL },
+	{ SETTINGS("LcowContainerOperation", "{\"Signal\":2147483648}"), "Signal", NULL },
+	{ SETTINGS("LcowContainerOperation", "{\"Signal\":true}"), "Signal", NULL },
+	{ SETTINGS("LcowContainerOperation", "\"Pause\""), "Settings", NULL },
 };
 
 START_TEST(test_wrong_types)
@@ -1712,6 +1808,8 @@ static Suite *resources_suite(void)
 	tcase_add_test(tc, test_security_policy);
 	tcase_add_test(tc, test_policy_fragment);
 	tcase_add_test(tc, test_pod_cgroup_memory_limit);
+	tcase_add_test(tc, test_container_operation_round_trip);
+	tcase_add_test(tc, test_container_operation_exact);
 	tcase_add_loop_test(tc, test_transcript_encode, 0,
 			    (int)(sizeof(transcript) / sizeof(transcript[0])));
 	tcase_add_test(tc, test_transcript_decode);

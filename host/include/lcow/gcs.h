@@ -81,7 +81,10 @@ GCS_EXPORT int gcs_bridge_listen(const struct gcs_transport *t, const struct gcs
  * refused. A failed negotiation leaves the bridge broken.
  */
 GCS_EXPORT int gcs_bridge_connect(struct gcs_bridge *b, struct gcs_error *err);
-/* The negotiated capabilities (valid after connect). */
+/*
+ * The negotiated capabilities (valid after connect; NULL before). guest_defined holds the
+ * GuestDefinedCapabilities, lcow's own lcow_container_operations_supported included.
+ */
 GCS_EXPORT const struct gcs_proto_capabilities *gcs_bridge_capabilities(const struct gcs_bridge *b);
 /* True once the connection is gone (EOF, protocol violation, or close). */
 GCS_EXPORT bool gcs_bridge_broken(const struct gcs_bridge *b);
@@ -260,3 +263,18 @@ GCS_EXPORT int gcs_start_init(struct gcs_bridge *b, const char *id, const struct
 GCS_EXPORT int gcs_container_exec(struct gcs_bridge *b, const char *id, json_t *oci_process,
 				  const struct gcs_stdio stdio[3], struct gcs_process **ret,
 				  struct gcs_error *err);
+
+/*
+ * lcow extension (docs/protocol.md): ModifySettings LcowContainerOperation Update, sent with
+ * the container's ID. operation is one of GCS_CONTAINER_OP_*: Pause freezes every process of
+ * the container (runc pause), Resume thaws them, KillAll sends signal to every process
+ * (runc kill --all; 0 is left out and means SIGKILL). signal must be 0 for the others.
+ * -EOPNOTSUPP, with nothing sent, when the guest did not negotiate
+ * LcowContainerOperationsSupported (the Go GCS never does).
+ */
+#define GCS_CONTAINER_OP_PAUSE "Pause"
+#define GCS_CONTAINER_OP_RESUME "Resume"
+#define GCS_CONTAINER_OP_KILL_ALL "KillAll"
+
+GCS_EXPORT int gcs_container_operation(struct gcs_bridge *b, const char *container_id,
+				       const char *operation, int signal, struct gcs_error *err);

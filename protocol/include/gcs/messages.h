@@ -78,6 +78,8 @@ struct gcs_proto_guest_caps {
 	bool signal_process_supported;
 	bool dump_stacks_supported;
 	bool delete_container_state_supported;
+	/* lcow extension (docs/protocol.md): the LcowContainerOperation resource. */
+	bool lcow_container_operations_supported;
 };
 
 struct gcs_proto_capabilities {
@@ -237,6 +239,7 @@ enum gcs_proto_resource_type {
 	GCS_RESOURCE_SECURITY_POLICY,
 	GCS_RESOURCE_SECURITY_POLICY_FRAGMENT,
 	GCS_RESOURCE_POD_CGROUP_MEMORY_LIMIT,
+	GCS_RESOURCE_LCOW_CONTAINER_OPERATION, /* lcow extension, see docs/protocol.md */
 	/* Windows guests only: Settings stay raw. */
 	GCS_RESOURCE_HV_SOCKET,
 	GCS_RESOURCE_NETWORK_NAMESPACE,
@@ -359,6 +362,15 @@ struct gcs_proto_policy_fragment {
 	const char *media_type;
 };
 
+/*
+ * lcow extension "LcowContainerOperation" (RequestType Update, the container's own ID):
+ * Operation "Pause", "Resume" or "KillAll"; Signal only for KillAll (omitempty, 0 = SIGKILL).
+ */
+struct gcs_proto_container_operation {
+	const char *operation;
+	int32_t signal;
+};
+
 struct gcs_proto_modify_req {
 	struct gcs_proto_request_base base;
 	enum gcs_proto_request_type request_type;
@@ -377,6 +389,7 @@ struct gcs_proto_modify_req {
 		struct gcs_proto_container_constraints container_constraints;
 		struct gcs_proto_security_policy security_policy;
 		struct gcs_proto_policy_fragment policy_fragment;
+		struct gcs_proto_container_operation container_operation;
 	} settings;
 	json_t *raw_settings; /* Settings for the Windows-only and unknown types, or NULL */
 };

@@ -9,12 +9,29 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bridge.h"
+#include "gcs/frame.h"
 #include "gcs/guid.h"
 #include "list.h"
 #include "loop.h"
 #include "outbox.h"
 #include "transport.h"
+
+/* The bridge connection's state (bridge.c). */
+struct bridge {
+	int fd; /* -1 while not connected */
+	struct loop_source src;
+	bool connecting; /* src waits for the connect to complete */
+	bool reading; /* EPOLLIN is on: off while the outbox is over its bound */
+	struct gcs_proto_reader reader;
+	uint64_t conn; /* the current connection's number (from 1) */
+	uint64_t next_conn;
+	bool negotiated;
+	bool ever_connected;
+	int failures; /* consecutive failed dials */
+	struct loop_timer timer; /* the next dial */
+	int write_error; /* a write failed: the connection ends from fail_timer */
+	struct loop_timer fail_timer;
+};
 
 struct agent_options {
 	struct transport transport;

@@ -7,29 +7,7 @@
  */
 #pragma once
 
-#include <stdbool.h>
-#include <stdint.h>
-
-#include "gcs/frame.h"
-#include "loop.h"
-
 struct agent;
-
-struct bridge {
-	int fd; /* -1 while not connected */
-	struct loop_source src;
-	bool connecting; /* src waits for the connect to complete */
-	bool reading; /* EPOLLIN is on: off while the outbox is over its bound */
-	struct gcs_proto_reader reader;
-	uint64_t conn; /* the current connection's number (from 1) */
-	uint64_t next_conn;
-	bool negotiated;
-	bool ever_connected;
-	int failures; /* consecutive failed dials */
-	struct loop_timer timer; /* the next dial */
-	int write_error; /* a write failed: the connection ends from fail_timer */
-	struct loop_timer fail_timer;
-};
 
 /* Unsent bytes above which the bridge stops reading requests, and where it starts again. */
 #define BRIDGE_BACKLOG_HIGH (1024 * 1024)

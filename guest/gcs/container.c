@@ -20,7 +20,7 @@
 
 #include "agent.h"
 #include "container.h"
-#include "exec.h"
+#include "exec_op.h"
 #include "process.h"
 #include "request.h"
 #include "storage.h"

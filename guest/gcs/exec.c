@@ -48,7 +48,7 @@ static void dial_free(struct exec_dial *d)
 	free(d);
 }
 
-void exec_finish(struct exec_op *op, int rc, const struct gcs_error *err, uint32_t pid)
+static void finish(struct exec_op *op, int rc, const struct gcs_error *err, uint32_t pid)
 {
 	struct exec_dial *d = container_of(op, struct exec_dial, op);
 
@@ -203,6 +203,7 @@ int exec_handle_execute(struct request *req, struct gcs_error *err)
 	d->op.req = req;
 	d->op.container = ctr;
 	d->op.fds[0] = d->op.fds[1] = d->op.fds[2] = -1;
+	d->op.finish = finish;
 	d->src.fd = -1;
 	d->deadline = time_now_ms() + EXEC_DIAL_TIMEOUT_MS;
 	d->dialing = true;

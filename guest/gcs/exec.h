@@ -11,18 +11,9 @@
 #include "gcs/hresult.h"
 
 struct agent;
-struct container;
 struct request;
 
-/* An ExecuteProcess whose streams are dialed. */
-struct exec_op {
-	struct request *req; /* req->m.execute_process_req */
-	struct container *container; /* NULL: a process of the utility VM */
-	int fds[3]; /* the dialed streams, -1 when not requested */
-};
-
-/* Answers the ExecuteProcess with ProcessId pid, or with the error when rc < 0; frees op. */
-void exec_finish(struct exec_op *op, int rc, const struct gcs_error *err, uint32_t pid);
+#include "exec_op.h"
 
 int exec_handle_execute(struct request *req, struct gcs_error *err);
 int exec_handle_wait(struct request *req, struct gcs_error *err);

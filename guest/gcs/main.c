@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "bridge.h"
 #include "child.h"
 #include "cleanup.h"
 #include "container.h"
@@ -258,7 +259,8 @@ int main(int argc, char **argv)
 	loop_on_terminate(a.loop, on_terminate, &a);
 	rc = hostpath_open_root(&a);
 	if (rc < 0) {
-		log_error("cannot open the run root", LOG_STR("path", a.opt.run_root), LOG_ERRNO(rc));
+		log_error("cannot open the run root", LOG_STR("path", a.opt.run_root),
+			  LOG_ERRNO(rc));
 		loop_free(a.loop);
 		return 1;
 	}

@@ -519,7 +519,8 @@ static void mvd_mount(struct storage_entry *e)
 
 		rc = path_dirname(e->path, dir, sizeof(dir));
 		if (rc < 0) {
-			gcs_error_set(&err, rc, HR_INVALIDARG, "MountPath %s has no parent", e->path);
+			gcs_error_set(&err, rc, HR_INVALIDARG, "MountPath %s has no parent",
+				      e->path);
 			entry_fail(e, rc, &err);
 			return;
 		}
@@ -1039,8 +1040,8 @@ static int layers_add(struct agent *a, const struct gcs_proto_combined_layers *s
 			_cleanup_close_ int fd = -1;
 			rc = hostpath_open_dir(a, "ContainerRootPath", root, &fd, err);
 			if (rc == 0)
-				rc = mount_on(NULL, fd, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
-					      NULL, err);
+				rc = mount_on(NULL, fd, root, NULL,
+					      MS_BIND | MS_REMOUNT | MS_RDONLY, NULL, err);
 			if (rc < 0)
 				gcs_error_prefix(err, rc, "read-only remount");
 		}

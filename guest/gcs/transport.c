@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,17 +49,16 @@ int transport_connect_start(const struct transport *t, uint32_t port, int *ret_f
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", t->base, port);
 		/*
-		 * A Unix connect completes at once when the host listens (or fails); blocking only
-		 * waits out a full backlog, which a one-connection listener never has.
+		 * A non-blocking Unix connect completes at once when the host listens, or fails;
+		 * a listener whose backlog is full gives EAGAIN, which the caller retries on a
+		 * timer (never by blocking the loop).
 		 */
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			return -errno;
 		do
 			rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 		while (rc < 0 && errno == EINTR);
-		if (rc == 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-			return -errno;
 	}
 	if (rc < 0 && errno != EINPROGRESS)
 		return -errno;
@@ -76,26 +74,4 @@ int transport_connect_finish(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 		return -errno;
 	return soerr ? -soerr : 0;
-}
-
-int transport_dial(const struct transport *t, uint32_t port, int timeout_ms, int *ret_fd)
-{
-	int fd = -1;
-	int rc = transport_connect_start(t, port, &fd);
-
-	if (rc == -EINPROGRESS) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		int n;
-		do
-			n = poll(&p, 1, timeout_ms);
-		while (n < 0 && errno == EINTR);
-		rc = n == 0 ? -ETIMEDOUT : n < 0 ? -errno : transport_connect_finish(fd);
-	}
-	if (rc < 0) {
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	*ret_fd = fd;
-	return 0;
 }

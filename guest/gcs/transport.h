@@ -17,10 +17,7 @@ int transport_parse(const char *spec, struct transport *ret);
 /*
  * Starts a non-blocking connect to a host port: *ret_fd is the socket; returns 0 when connected
  * at once, -EINPROGRESS when the caller must wait for EPOLLOUT and then call
- * transport_connect_finish.
+ * transport_connect_finish, -EAGAIN when a Unix listener's backlog is full (try again later).
  */
 int transport_connect_start(const struct transport *t, uint32_t port, int *ret_fd);
 int transport_connect_finish(int fd);
-
-/* Blocking connect with a deadline in ms. */
-int transport_dial(const struct transport *t, uint32_t port, int timeout_ms, int *ret_fd);

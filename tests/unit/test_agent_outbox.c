@@ -107,11 +107,11 @@ START_TEST(test_notifications_wait_for_negotiation)
 	ck_assert(!outbox_pending(&a.out));
 	outbox_connect(&a.out, 1);
 	ck_assert(!outbox_pending(&a.out));
-	/* the negotiate answer goes first, the notification only once negotiated */
-	outbox_response(&a.out, 1, GCS_MSG_NEGOTIATE_PROTOCOL_RESP, 0, &base);
+	/* answers go (the negotiate answer among them), the notification only once negotiated */
+	outbox_response(&a.out, 1, GCS_MSG_START_RESP, 0, &base);
 	ck_assert_int_eq(outbox_flush(&a.out, sv[0]), 0);
 	ck_assert_int_eq(host_read(&type, &id, &body), 1);
-	ck_assert_uint_eq(type, GCS_MSG_NEGOTIATE_PROTOCOL_RESP);
+	ck_assert_uint_eq(type, GCS_MSG_START_RESP);
 	free(body);
 	ck_assert_int_eq(host_read(&type, &id, &body), 0);
 	ck_assert_uint_eq(outbox_notifications(&a.out), 1);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "container.h"
 #include "gcs/frame.h"
 #include "gcs/guid.h"
 #include "gcs/hresult.h"
@@ -130,32 +131,7 @@ int storage_check_path(struct agent *a, const char *what, const char *path, stru
 void storage_cleanup(struct agent *a);
 void storage_dump(struct agent *a, char *buf, size_t len);
 
-/* container.c */
-int container_handle_create(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			    struct gcs_error *err);
-struct container *container_find(struct agent *a, const char *id);
-/* Checks that a container can take an ExecuteProcess now. */
-int container_prepare_exec(struct agent *a, const struct gcs_proto_execute_process_req *req,
-			   struct container **ret, struct gcs_error *err);
-/* The streams are dialed: start the init (runc start) or an exec (runc exec); owns op. */
-void container_exec(struct exec_op *op);
-/* process.c tells: the process exited and its output is flushed / its exit was reported. */
-void container_process_done(struct container *c, pid_t pid, int exit_code);
-void container_process_reported(struct container *c, pid_t pid);
-/* A signal went to one of its processes (SIGTERM/SIGKILL to init set the exit type). */
-void container_note_signal(struct container *c, pid_t pid, int sig);
-int container_handle_shutdown(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			      struct gcs_error *err);
-int container_handle_properties(struct agent *a, const struct request_ctx *c,
-				union gcs_proto_msg *m, struct gcs_error *err);
-int container_handle_delete(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			    struct gcs_error *err);
-void container_dump(struct agent *a, char *buf, size_t len);
-
-/* ModifySettings with a container's ID (ContainerConstraints). */
-int container_handle_modify(struct agent *a, const struct request_ctx *c, union gcs_proto_msg *m,
-			    struct gcs_error *err);
-void container_cleanup(struct agent *a);
+/* container.c: container.h */
 
 static inline bool is_null_container(const char *id)
 {

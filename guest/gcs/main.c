@@ -36,6 +36,8 @@ static const char usage[] =
 	"  --dev-root DIR               where their device nodes are (default /dev)\n"
 	"  --runc PATH                  the runc binary (default: runc from PATH)\n"
 	"  --runc-root DIR              runc's state directory (default RUN_ROOT/gcs/runc)\n"
+	"  --runtime-timeout MS         deadline of every runc call; runc is killed when it\n"
+	"                               passes (default 30000)\n"
 	"  --log-level LEVEL            error, warning, info (default), debug or trace\n"
 	"  --log-format json|text       log lines on stderr: logrus JSON (default) or text\n"
 	"  -h, --help                   show this help\n"
@@ -55,7 +57,17 @@ enum {
 	OPT_DEV_ROOT,
 	OPT_RUNC,
 	OPT_RUNC_ROOT,
+	OPT_RUNTIME_TIMEOUT,
 };
+
+/* container_shutdown is over: the second loop_run may end. */
+static bool containers_down;
+
+static void on_containers_down(struct agent *a)
+{
+	containers_down = true;
+	loop_quit(a->loop, 0);
+}
 
 static const struct option options[] = {
 	{ "transport", required_argument, NULL, OPT_TRANSPORT },
@@ -68,6 +80,7 @@ static const struct option options[] = {
 	{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
 	{ "runc", required_argument, NULL, OPT_RUNC },
 	{ "runc-root", required_argument, NULL, OPT_RUNC_ROOT },
+	{ "runtime-timeout", required_argument, NULL, OPT_RUNTIME_TIMEOUT },
 	/* Flags of the Go GCS that mean nothing here. */
 	{ "scrub-logs", optional_argument, NULL, OPT_IGNORED },
 	{ "disable-time-sync", no_argument, NULL, OPT_IGNORED },
@@ -88,6 +101,7 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 	strcpy(o->sysfs_root, "/sys");
 	strcpy(o->dev_root, "/dev");
 	strcpy(o->runc, "runc");
+	o->runtime_timeout_ms = 30000;
 	while ((c = getopt_long_only(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_TRANSPORT:
@@ -140,6 +154,21 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 		case OPT_RUNC:
 			snprintf(o->runc, sizeof(o->runc), "%s", optarg);
 			break;
+		case OPT_RUNTIME_TIMEOUT: {
+			char *end;
+			long ms;
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || ms < 1 || ms > 24L * 3600 * 1000) {
+				fprintf(stderr,
+					"gcs: invalid --runtime-timeout '%s': milliseconds, 1 to "
+					"86400000\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->runtime_timeout_ms = (int)ms;
+			break;
+		}
 		case OPT_V4:
 		case OPT_IGNORED:
 		case OPT_IGNORED_ARG:
@@ -206,6 +235,8 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop", LOG_ERRNO(rc));
 		return 1;
 	}
+	/* Containers an earlier agent left (one killed with SIGKILL) go before we serve. */
+	container_recover(&a);
 	rc = bridge_start(&a, &err);
 	if (rc < 0) {
 		log_error("cannot connect the bridge", LOG_STR("error", err.message));
@@ -214,7 +245,14 @@ int main(int argc, char **argv)
 	}
 	rc = loop_run(a.loop);
 	log_info("stopping", LOG_INT("code", rc));
-	container_cleanup(&a);
+	/*
+	 * Containers go down while the loop runs: it reaps their processes. A write to a bridge
+	 * the host closed quits the loop too, so it runs until they are down (a bounded number of
+	 * rounds: loop_run must start with its quit flag cleared for this to wait at all).
+	 */
+	container_shutdown(&a, on_containers_down);
+	for (int i = 0; i < 100 && !containers_down; i++)
+		loop_run(a.loop);
 	process_kill_all(&a);
 	child_kill_all(&a);
 	storage_cleanup(&a);

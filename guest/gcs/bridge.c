@@ -36,7 +36,10 @@ static void update_events(struct agent *a)
 
 	if (b->fd < 0 || b->connecting || b->write_error)
 		return;
-	if (b->reading && a->out.bytes > BRIDGE_BACKLOG_HIGH) {
+	if (a->stopping) {
+		/* Nothing more is served: only what is queued still goes out. */
+		b->reading = false;
+	} else if (b->reading && a->out.bytes > BRIDGE_BACKLOG_HIGH) {
 		b->reading = false;
 		log_warning("the host is not reading: stopped reading requests",
 			    LOG_UINT("unsent_bytes", a->out.bytes));
@@ -142,6 +145,8 @@ static int handle_negotiate(struct request *req, struct gcs_error *err)
 				.signal_process_supported = true,
 				.dump_stacks_supported = true,
 				.delete_container_state_supported = true,
+				/* lcow's extension (docs/protocol.md section 17) */
+				.lcow_container_operations_supported = true,
 			},
 		},
 	};

@@ -1,11 +1,13 @@
 /*
- * Containers through runc (spec sections 7.1-7.14, 8, 11). Create writes the bundle and runs
- * `runc create` with the init's stdio on pipes (or a console socket) of ours; the first
- * ExecuteProcess without OciProcess connects the host's streams to them and runs `runc start`;
- * one with OciProcess is `runc exec -d`. Every runc call is a helper process of the loop.
+ * Containers through the runtime interface (spec sections 7.1-7.14, 8). Create writes the bundle
+ * and has the runtime create the container with the init's stdio on pipes of ours (or a pty);
+ * the first ExecuteProcess without OciProcess connects the host's streams to them and starts
+ * the init; one with OciProcess is an exec. Every runtime call is asynchronous, with a deadline.
  * Exactly one notification per container, after the init's exit was answered to a waiter.
+ * GetProperties is in container_props.c, deletion, shutdown and recovery in container_teardown.c.
  */
-#include <dirent.h>
+#include "container.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -13,68 +15,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
-#include "container.h"
-#include "exec_op.h"
-#include "process.h"
-#include "request.h"
-#include "storage.h"
-#include "cgroup.h"
 #include "cleanup.h"
+#include "container_internal.h"
+#include "hostpath.h"
+#include "rootpath.h"
 #include "log.h"
 #include "path.h"
-#include "runc.h"
-
-enum container_state { C_CREATING, C_CREATED, C_RUNNING, C_STOPPED };
+#include "runtime.h"
 
 static const char *const state_names[] = { "creating", "created", "running", "stopped" };
 
-struct container {
-	struct list node;
-	struct agent *a;
-	char *id;
-	char activity_id[GCS_GUID_STRING_LEN + 1];
-	char *bundle;
-	char *scratch_dir;
-	char *rootfs;
-	json_t *spec;
-	enum container_state state;
-	bool terminal;
-	bool own_pid_ns;
-	pid_t init_pid;
-	struct process *init;
-	int io[3]; /* our ends of the init's pipes: stdin (write), stdout, stderr (read) */
-	int console; /* pty master of a terminal init */
-	char console_path[108];
-	int console_listen;
-	const char *exit_type;
-	bool init_done;
-	bool notified;
-	unsigned execs; /* exec file counter */
-	struct request *pending; /* the Create being answered */
-};
+struct container *container_find(struct agent *a, const char *id)
+{
+	struct list *it, *tmp;
 
-/* A runc call on behalf of a request. */
-struct call {
-	struct container *c;
-	struct request *req;
-	struct exec_op *op;
-	char path[300]; /* a file to remove afterwards */
-	pid_t pid;
-	bool terminal;
-	char name[64];
-	int console_listen;
-	char console_path[108];
-	bool want_list;
-	bool want_metrics;
-};
+	list_for_each_safe(it, tmp, &a->containers)
+	{
+		struct container *c = list_entry(it, struct container, node);
+		if (strcmp(c->id, id) == 0)
+			return c;
+	}
+	return NULL;
+}
 
-static unsigned console_counter;
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* ---- what process.c tells of container processes ---- */
 
 static void container_process_done(struct container *c, pid_t pid, int exit_code);
 static void container_process_reported(struct container *c, pid_t pid);
@@ -101,137 +77,79 @@ static const struct process_owner_ops container_process_ops = {
 	.signaled = on_process_signaled,
 };
 
-/*
- * runc cannot pivot_root away from an initramfs root: there containers are created with
- * --no-pivot. (lcow's init switches root onto a tmpfs first, so this is for other inits.)
- */
-static bool root_is_initramfs(void)
-{
-	static int cached = -1;
-	_cleanup_fclose_ FILE *f = NULL;
-	char line[1024];
+/* ---- runtime calls ---- */
 
-	if (cached >= 0)
-		return cached;
-	cached = 0;
-	/* The root mount's type: "rootfs" until an init switches root (lcow's init does). */
-	f = fopen("/proc/self/mountinfo", "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		char mnt[512], *sep;
-		if (sscanf(line, "%*d %*d %*s %*s %511s", mnt) != 1 || strcmp(mnt, "/") != 0)
-			continue;
-		sep = strstr(line, " - ");
-		cached = sep && !strncmp(sep + 3, "rootfs ", 7);
-	}
-	return cached;
+struct call *call_new(struct container *c, void (*fn)(struct call *, struct runtime_result *),
+		      struct request *req, struct exec_op *op)
+{
+	struct call *call = calloc(1, sizeof(*call));
+
+	if (!call)
+		return NULL;
+	call->c = c;
+	call->fn = fn;
+	call->op = op;
+	call->req = req ? req : op ? op->req : NULL;
+	list_add_tail(&c->calls, &call->node);
+	return call;
 }
 
-struct container *container_find(struct agent *a, const char *id)
+void call_done(void *data, struct runtime_result *r)
 {
+	struct call *call = data;
+
+	call->rt = NULL;
+	call->fn(call, r);
+}
+
+void call_free(struct call *call)
+{
+	if (call->rt)
+		container_rt(call->c)->cancel(call->c->a, call->rt);
+	list_del(&call->node);
+	runtime_strv_free(call->cgroups);
+	free(call);
+}
+
+void container_free(struct container *c, bool answer)
+{
+	struct agent *a = c->a;
 	struct list *it, *tmp;
 
-	list_for_each_safe(it, tmp, &a->containers)
+	struct gcs_error err = { 0 };
+
+	gcs_error_set(&err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s was deleted", c->id);
+	/* The requests still waiting for a call of it. */
+	list_for_each_safe(it, tmp, &c->calls)
 	{
-		struct container *c = list_entry(it, struct container, node);
-		if (strcmp(c->id, id) == 0)
-			return c;
-	}
-	return NULL;
-}
+		struct call *call = list_entry(it, struct call, node);
+		struct exec_op *op = TAKE_PTR(call->op);
+		struct request *req = TAKE_PTR(call->req);
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
+		call_free(call);
+		if (op)
+			exec_finish(op, -ENOENT, &err, 0);
+		else if (req && answer)
+			request_finish(req, -ENOENT, &err);
+		else if (req)
+			request_drop(req);
 	}
-}
-
-static void container_free(struct container *c)
-{
+	if (c->pending && answer)
+		request_finish(TAKE_PTR(c->pending), -ENOENT, &err);
+	else if (c->pending)
+		request_drop(TAKE_PTR(c->pending));
+	(void)a;
 	for (int i = 0; i < 3; i++)
 		close_fd(&c->io[i]);
 	close_fd(&c->console);
-	close_fd(&c->console_listen);
-	if (c->console_path[0])
-		unlink(c->console_path);
 	list_del(&c->node);
 	json_decref(c->spec);
+	runtime_strv_free(c->cgroups);
 	free(c->id);
 	free(c->bundle);
 	free(c->scratch_dir);
 	free(c->rootfs);
 	free(c);
-}
-
-static char *bundle_file(const struct container *c, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", c->bundle, name);
-	return buf;
-}
-
-/* A Unix socket runc's --console-socket connects to, to hand over the pty master. */
-static int console_socket(struct agent *a, char *path, size_t len, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char dir[300];
-	int fd, rc;
-
-	snprintf(dir, sizeof(dir), "%s/gcs", a->opt.run_root);
-	rc = path_mkdir_p(dir, 0700, NULL);
-	if (rc < 0)
-		return rc;
-	snprintf(path, len, "%s/console-%d-%u.sock", dir, getpid(), ++console_counter);
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-/* Receives the pty master runc sent on the console socket. */
-static int console_receive(int listen_fd, int *ret_master)
-{
-	char data[256], cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm;
-	int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	ssize_t n;
-
-	if (conn < 0)
-		return -errno;
-	n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
-	close(conn);
-	if (n < 0)
-		return -errno;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return -EBADMSG;
-	memcpy(ret_master, CMSG_DATA(cm), sizeof(int));
-	return 0;
-}
-
-static pid_t read_pid(const char *path)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "r");
-	long pid = -1;
-
-	if (!f || fscanf(f, "%ld", &pid) != 1)
-		return -1;
-	return (pid_t)pid;
 }
 
 static void notify(struct container *c)
@@ -242,7 +160,7 @@ static void notify(struct container *c)
 		.operation = "None",
 	};
 
-	if (c->notified)
+	if (c->notified || c->shutting_down)
 		return;
 	c->notified = true;
 	log_info("container exited", LOG_STR("id", c->id), LOG_STR("type", c->exit_type));
@@ -315,183 +233,224 @@ static int join_sandbox(struct agent *a, json_t *spec, struct gcs_error *err)
 	return 0;
 }
 
-static void create_failed(struct container *c, const char *what, int rc, const char *msg)
+/* What a failed Create wrote goes: config.json, and the bundle directory if Create made it. */
+static void remove_create_files(struct container *c)
 {
-	struct gcs_error err = { 0 };
+	_cleanup_close_ int fd = -1;
 
-	gcs_error_set(&err, rc < 0 ? rc : -EIO, HR_FAIL, "create %s: %s: %s", c->id, what,
-		      msg ? msg : strerror(rc < 0 ? -rc : EIO));
-	request_finish(c->pending, -EIO, &err);
-	c->pending = NULL;
-	container_free(c);
+	if (c->bundle_created) {
+		container_remove_path(c->a, c->bundle);
+		return;
+	}
+	if (hostpath_open_dir(c->a, "OciBundlePath", c->bundle, &fd, NULL) == 0)
+		unlinkat(fd, "config.json", 0);
 }
 
-static void on_created(void *data, int exit_code, const char *error)
+/* The runtime has removed whatever it had of the failed container: answer, forget it. */
+static void on_create_cleaned(struct call *call, struct runtime_result *r)
 {
-	struct container *c = data;
-	struct gcs_proto_create_resp resp = { 0 };
-	char path[4096];
-	int rc;
+	struct container *c = call->c;
 
-	/* runc holds its own copies of the init's ends; ours go. */
-	if (exit_code != 0) {
-		create_failed(c, "runc create", -EIO, error);
+	if (r && r->error < 0)
+		log_warning("cannot delete a container whose create failed", LOG_STR("id", c->id),
+			    LOG_STR("error", r->message));
+	call_free(call);
+	remove_create_files(c);
+	request_finish(TAKE_PTR(c->pending), -EIO, &c->create_error);
+	container_free(c, true);
+}
+
+/*
+ * A failed Create (the runtime's create failed, timed out, or handed over nothing usable): the
+ * runtime deletes what it may have made (a timed-out runc create leaves its state), then the
+ * answer goes out and nothing of the container is left.
+ */
+static void create_failed(struct container *c)
+{
+	struct call *call = call_new(c, on_create_cleaned, NULL, NULL);
+	int rc = call ? container_rt(c)->remove(c->a, c->id, true, call_done, call, &call->rt) :
+			-ENOMEM;
+
+	log_info("container create failed", LOG_STR("id", c->id),
+		 LOG_STR("error", c->create_error.message));
+	if (rc < 0 && call)
+		on_create_cleaned(call, NULL);
+	else if (rc < 0) {
+		remove_create_files(c);
+		request_finish(TAKE_PTR(c->pending), -EIO, &c->create_error);
+		container_free(c, true);
+	}
+}
+
+static void on_created(struct call *call, struct runtime_result *r)
+{
+	struct container *c = call->c;
+	struct gcs_proto_create_resp resp = { 0 };
+
+	call_free(call);
+	if (r->error < 0) {
+		gcs_error_set(&c->create_error, r->error, HR_FAIL, "create %s: %s", c->id,
+			      r->message);
+		create_failed(c);
 		return;
 	}
-	if (c->terminal) {
-		rc = console_receive(c->console_listen, &c->console);
-		close_fd(&c->console_listen);
-		unlink(c->console_path);
-		c->console_path[0] = '\0';
-		if (rc < 0) {
-			const char *args[] = { "delete", "--force", c->id, NULL };
-			runc_run_sync(c->a, args);
-			create_failed(c, "console", rc, NULL);
-			return;
-		}
-	}
-	c->init_pid = read_pid(bundle_file(c, "init.pid", path, sizeof(path)));
-	if (c->init_pid <= 0) {
-		create_failed(c, "runc create", -EIO, "no init pid");
-		return;
-	}
+	c->init_pid = r->pid;
+	if (c->terminal)
+		c->console = TAKE_FD(r->pty_master);
 	c->init = process_attach(c->a, c->id, c->init_pid,
 				 c->console >= 0 ? fcntl(c->console, F_DUPFD_CLOEXEC, 3) : -1,
 				 "init", &container_process_ops, c, true);
+	if (!c->init) {
+		gcs_error_set(&c->create_error, -ENOMEM, HR_FAIL, "create %s: out of memory",
+			      c->id);
+		c->init_pid = -1;
+		create_failed(c);
+		return;
+	}
 	c->state = C_CREATED;
 	log_info("container created", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
-	request_reply(c->pending, &resp);
-	c->pending = NULL;
+	request_reply(TAKE_PTR(c->pending), &resp);
 }
 
-int container_handle_create(struct request *rq, struct gcs_error *err)
+/* The container record of a Create, registered (C_CREATING). */
+static int container_new(struct agent *a, struct request *req,
+			 const struct gcs_proto_container_config *cfg, const char *id,
+			 const char *root, struct container **ret, struct gcs_error *err)
 {
-	struct agent *a = rq->a;
-	union gcs_proto_msg *m = &rq->m;
-	struct gcs_proto_create_req *req = &m->create_req;
-	const struct gcs_proto_container_config *cfg = &req->config;
-	int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
-	int runc_fds[3] = { CHILD_NULL, CHILD_NULL, CHILD_NULL };
-	const char *root;
-	char path[4096];
-	struct container *c;
+	struct container *c = calloc(1, sizeof(*c));
 	int rc;
 
-	if (is_uvm_id(req->base.container_id))
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "Create of the utility VM itself is not supported");
-	if (cfg->schema_version.major < 2 ||
-	    (cfg->schema_version.major == 2 && cfg->schema_version.minor < 1))
-		return gcs_error_set(err, -EINVAL, HR_INVALID_JSON,
-				     "schema version %u.%u is not supported: 2.1 or later is",
-				     cfg->schema_version.major, cfg->schema_version.minor);
-	if (container_find(a, req->base.container_id))
-		return gcs_error_set(err, -EEXIST, HR_SYSTEM_ALREADY_EXISTS,
-				     "container %s already exists", req->base.container_id);
-	if (!cfg->oci_specification)
-		return gcs_error_set(err, -EINVAL, HR_INVALID_JSON,
-				     "ContainerConfig has no OciSpecification");
-	if ((rc = storage_check_path(a, "OciBundlePath", cfg->oci_bundle_path, err)) < 0)
-		return rc;
-	if (cfg->scratch_dir_path[0] &&
-	    (rc = storage_check_path(a, "ScratchDirPath", cfg->scratch_dir_path, err)) < 0)
-		return rc;
-	root = json_string_value(
-		json_object_get(json_object_get(cfg->oci_specification, "root"), "path"));
-	if (!root || !root[0])
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "the OCI spec has no root.path");
-
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 	c->a = a;
-	c->io[0] = c->io[1] = c->io[2] = c->console = c->console_listen = -1;
+	c->io[0] = c->io[1] = c->io[2] = c->console = -1;
+	c->init_pid = -1;
 	c->exit_type = "UnexpectedExit";
-	snprintf(c->activity_id, sizeof(c->activity_id), "%s", rq->activity_id);
-	c->pending = rq;
-	c->id = strdup(req->base.container_id);
+	list_init(&c->calls);
+	snprintf(c->activity_id, sizeof(c->activity_id), "%s", req->activity_id);
+	c->id = strdup(id);
 	c->bundle = strdup(cfg->oci_bundle_path);
 	c->scratch_dir = strdup(cfg->scratch_dir_path);
 	c->rootfs = strdup(root);
 	c->spec = json_deep_copy(cfg->oci_specification);
 	list_add_tail(&a->containers, &c->node);
 	if (!c->id || !c->bundle || !c->scratch_dir || !c->rootfs || !c->spec) {
-		container_free(c);
+		container_free(c, false);
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 	}
+	c->pending = req;
 	c->terminal =
 		json_is_true(json_object_get(json_object_get(c->spec, "process"), "terminal"));
 	rc = join_sandbox(a, c->spec, err);
 	if (rc < 0) {
-		container_free(c);
+		c->pending = NULL; /* the handler answers */
+		container_free(c, false);
 		return rc;
 	}
 	c->own_pid_ns = has_own_pid_ns(c->spec);
+	*ret = c;
+	return 0;
+}
 
-	rc = path_mkdir_p(c->bundle, 0700, NULL);
-	if (rc < 0) {
-		container_free(c);
-		return gcs_error_set(err, rc, HR_FAIL, "create bundle %s: %s", cfg->oci_bundle_path,
+/* Writes config.json into the bundle (made if missing) and starts the runtime's create. */
+static int create_start(struct container *c, struct gcs_error *err)
+{
+	struct runtime_stdio io = { .terminal = c->terminal,
+				    .fds = { -1, -1, -1 },
+				    .stderr_peek = -1 };
+	int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	_cleanup_close_ int bundle_fd = -1;
+	_cleanup_free_ char *text = NULL;
+	const char *created = NULL;
+	struct call *call;
+	int rc;
+
+	/* The bundle is resolved once beneath the run root; config.json is written through it. */
+	rc = hostpath_mkdir(c->a, "OciBundlePath", c->bundle, 0700, &bundle_fd, &created, err);
+	if (rc < 0)
+		return rc;
+	c->bundle_created = created != NULL;
+	text = json_dumps(c->spec, JSON_COMPACT);
+	rc = text ? rp_write_file(bundle_fd, "config.json", text, strlen(text), 0600) : -ENOMEM;
+	if (rc < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "write %s/config.json: %s", c->bundle,
 				     strerror(-rc));
-	}
-	if (json_dump_file(c->spec, bundle_file(c, "config.json", path, sizeof(path)),
-			   JSON_COMPACT) < 0) {
-		container_free(c);
-		return gcs_error_set(err, -EIO, HR_FAIL, "write %s failed", path);
-	}
-
-	if (c->terminal) {
-		rc = console_socket(a, c->console_path, sizeof(c->console_path),
-				    &c->console_listen);
-		if (rc < 0) {
-			container_free(c);
-			return gcs_error_set(err, rc, HR_FAIL, "console socket: %s", strerror(-rc));
-		}
-	} else {
+	if (!c->terminal) {
 		for (int i = 0; i < 3; i++) {
 			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
 				rc = -errno;
-				for (int k = 0; k < 3; k++) {
-					close_fd(&pipes[k][0]);
-					close_fd(&pipes[k][1]);
-				}
-				container_free(c);
+				for (int k = 0; k < i; k++)
+					close(io.fds[k]);
 				return gcs_error_set(err, rc, HR_FAIL, "pipe: %s", strerror(-rc));
 			}
-			/* stdin: runc reads [0]; stdout/stderr: runc writes [1]. */
-			runc_fds[i] = i == 0 ? pipes[i][0] : pipes[i][1];
+			/* stdin: the init reads [0]; stdout/stderr: it writes [1]. */
+			io.fds[i] = i == 0 ? pipes[i][0] : pipes[i][1];
 			c->io[i] = i == 0 ? pipes[i][1] : pipes[i][0];
 		}
+		io.stderr_peek = c->io[2];
 	}
-	{
-		char pidfile[4096], log[4096];
-		const char *args[10];
-		size_t k = 0;
-		args[k++] = "create";
-		args[k++] = "--bundle";
-		args[k++] = c->bundle;
-		args[k++] = "--pid-file";
-		args[k++] = pidfile;
-		if (root_is_initramfs())
-			args[k++] = "--no-pivot";
-		if (c->terminal) {
-			args[k++] = "--console-socket";
-			args[k++] = c->console_path;
-		}
-		args[k++] = c->id;
-		args[k] = NULL;
-		bundle_file(c, "init.pid", pidfile, sizeof(pidfile));
-		unlink(pidfile);
-		rc = runc_run(a, bundle_file(c, "runc.log", log, sizeof(log)), args, runc_fds,
-			      on_created, c);
-	}
+	call = call_new(c, on_created, NULL, NULL);
+	rc = call ? container_rt(c)->create(c->a, c->id, c->bundle, &io, call_done, call,
+					    &call->rt) :
+		    -ENOMEM;
+	/* The runtime holds its own copies of the init's ends; ours go. */
 	for (int i = 0; i < 3; i++)
-		if (runc_fds[i] >= 0)
-			close(runc_fds[i]);
+		if (io.fds[i] >= 0)
+			close(io.fds[i]);
 	if (rc < 0) {
-		container_free(c);
-		return gcs_error_set(err, rc, HR_FAIL, "cannot run %s: %s", a->opt.runc,
-				     strerror(-rc));
+		if (call)
+			call_free(call);
+		return gcs_error_set(err, rc, HR_FAIL, "create %s: cannot run %s: %s", c->id,
+				     container_rt(c)->name, strerror(-rc));
+	}
+	return 0;
+}
+
+int container_handle_create(struct request *rq, struct gcs_error *err)
+{
+	struct agent *a = rq->a;
+	struct gcs_proto_create_req *req = &rq->m.create_req;
+	const struct gcs_proto_container_config *cfg = &req->config;
+	const char *id = req->base.container_id, *root;
+	struct container *c = NULL;
+	int rc;
+
+	if (is_uvm_id(id))
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "Create of the utility VM itself is not supported");
+	if (!id || !id[0] || strchr(id, '/') || strlen(id) > 1024)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "invalid container ID \"%s\"",
+				     id ? id : "");
+	if (cfg->schema_version.major < 2 ||
+	    (cfg->schema_version.major == 2 && cfg->schema_version.minor < 1))
+		return gcs_error_set(err, -EINVAL, HR_INVALID_JSON,
+				     "schema version %u.%u is not supported: 2.1 or later is",
+				     cfg->schema_version.major, cfg->schema_version.minor);
+	if (container_find(a, id))
+		return gcs_error_set(err, -EEXIST, HR_SYSTEM_ALREADY_EXISTS,
+				     "container %s already exists", id);
+	if (!cfg->oci_specification)
+		return gcs_error_set(err, -EINVAL, HR_INVALID_JSON,
+				     "ContainerConfig has no OciSpecification");
+	if ((rc = hostpath_check(a, "OciBundlePath", cfg->oci_bundle_path, err)) < 0)
+		return rc;
+	if (cfg->scratch_dir_path[0] &&
+	    (rc = hostpath_check(a, "ScratchDirPath", cfg->scratch_dir_path, err)) < 0)
+		return rc;
+	root = json_string_value(
+		json_object_get(json_object_get(cfg->oci_specification, "root"), "path"));
+	if (!root || !root[0])
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "the OCI spec has no root.path");
+
+	rc = container_new(a, rq, cfg, id, root, &c, err);
+	if (rc < 0)
+		return rc;
+	rc = create_start(c, err);
+	if (rc < 0) {
+		remove_create_files(c);
+		c->pending = NULL; /* the bridge answers with err */
+		container_free(c, false);
+		return rc;
 	}
 	return REQUEST_KEPT;
 }
@@ -520,64 +479,36 @@ int container_prepare_exec(struct agent *a, const struct gcs_proto_execute_proce
 	return 0;
 }
 
-static void call_free(struct call *call)
+static void on_started(struct call *call, struct runtime_result *r)
 {
-	if (call->path[0])
-		unlink(call->path);
-	if (call->console_listen >= 0)
-		close(call->console_listen);
-	if (call->console_path[0])
-		unlink(call->console_path);
-	free(call);
-}
-
-static struct call *call_new(struct container *c, struct exec_op *op)
-{
-	struct call *call = calloc(1, sizeof(*call));
-
-	if (!call)
-		return NULL;
-	call->c = c;
-	call->op = op;
-	call->console_listen = -1;
-	if (op)
-		call->req = op->req;
-	return call;
-}
-
-static void on_started(void *data, int exit_code, const char *error)
-{
-	struct call *call = data;
 	struct container *c = call->c;
+	struct exec_op *op = call->op;
 	struct gcs_error err = { 0 };
 
-	if (exit_code != 0) {
-		gcs_error_set(&err, -EIO, HR_FAIL, "start %s: runc start: %s", c->id, error);
-		exec_finish(call->op, -EIO, &err, 0);
-	} else {
-		struct gcs_proto_execute_process_resp resp = { .process_id =
-								       (uint32_t)c->init_pid };
-		if (!c->init_done)
-			c->state = C_RUNNING;
-		log_info("container started", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
-		exec_finish(call->op, 0, NULL, resp.process_id);
-	}
 	call_free(call);
+	if (r->error < 0) {
+		gcs_error_set(&err, r->error, HR_FAIL, "start %s: %s", c->id, r->message);
+		exec_finish(op, -EIO, &err, 0);
+		return;
+	}
+	struct gcs_proto_execute_process_resp resp = { .process_id = (uint32_t)c->init_pid };
+	if (!c->init_done)
+		c->state = C_RUNNING;
+	log_info("container started", LOG_STR("id", c->id), LOG_INT("init", c->init_pid));
+	exec_finish(op, 0, NULL, resp.process_id);
 }
 
-/* Connects the dialed streams to the init's pipes or console, then `runc start`. */
+/* Connects the dialed streams to the init's pipes or console, then starts the init. */
 static void start_init(struct exec_op *op)
 {
 	struct container *c = op->container;
 	struct gcs_error err = { 0 };
-	struct call *call = call_new(c, op);
-	char log[4096];
-	const char *args[] = { "start", c->id, NULL };
+	struct call *call = call_new(c, on_started, NULL, op);
 	int rc;
 
 	if (!call) {
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		exec_finish(op, -ENOMEM, &err, 0);
+		exec_finish(op, -EIO, &err, 0);
 		return;
 	}
 	if (c->terminal) {
@@ -598,74 +529,58 @@ static void start_init(struct exec_op *op)
 				      op->fds[i] >= 0 ? TAKE_FD(op->fds[i]) :
 							open("/dev/null", O_WRONLY | O_CLOEXEC));
 	}
-	rc = runc_run(c->a, bundle_file(c, "runc.log", log, sizeof(log)), args, NULL, on_started,
-		      call);
+	rc = container_rt(c)->start(c->a, c->id, call_done, call, &call->rt);
 	if (rc < 0) {
-		gcs_error_set(&err, rc, HR_FAIL, "start %s: cannot run runc: %s", c->id,
-			      strerror(-rc));
-		exec_finish(op, rc, &err, 0);
 		call_free(call);
+		gcs_error_set(&err, rc, HR_FAIL, "start %s: cannot run %s: %s", c->id,
+			      container_rt(c)->name, strerror(-rc));
+		exec_finish(op, -EIO, &err, 0);
 	}
 }
 
-static void on_exec_started(void *data, int exit_code, const char *error)
+static void on_exec_started(struct call *call, struct runtime_result *r)
 {
-	struct call *call = data;
 	struct container *c = call->c;
 	struct exec_op *op = call->op;
 	struct gcs_error err = { 0 };
+	_cleanup_close_ int master = -1;
+	char name[sizeof(call->name)];
+	bool terminal = call->terminal;
 	struct process *p;
-	char pidfile[4096];
-	int master = -1;
-	pid_t pid;
 
-	if (exit_code != 0) {
-		gcs_error_set(&err, -EIO, HR_FAIL, "exec in %s: runc exec: %s", c->id, error);
-		goto fail;
+	snprintf(name, sizeof(name), "%s", call->name);
+	call_free(call);
+	if (r->error < 0) {
+		gcs_error_set(&err, r->error, HR_FAIL, "exec in %s: %s", c->id, r->message);
+		exec_finish(op, -EIO, &err, 0);
+		return;
 	}
-	if (call->terminal) {
-		int rc = console_receive(call->console_listen, &master);
-		if (rc < 0) {
-			gcs_error_set(&err, rc, HR_FAIL, "exec in %s: console: %s", c->id,
-				      strerror(-rc));
-			goto fail;
-		}
-	}
-	snprintf(pidfile, sizeof(pidfile), "%s/exec-%u.pid", c->bundle, (unsigned)call->pid);
-	pid = read_pid(pidfile);
-	unlink(pidfile);
-	if (pid <= 0) {
-		if (master >= 0)
-			close(master);
-		gcs_error_set(&err, -EIO, HR_FAIL, "exec in %s: runc wrote no pid", c->id);
-		goto fail;
-	}
-	p = process_attach(c->a, c->id, pid, master, call->name, &container_process_ops, c, true);
+	if (terminal)
+		master = TAKE_FD(r->pty_master);
+	p = process_attach(c->a, c->id, r->pid,
+			   master >= 0 ? fcntl(master, F_DUPFD_CLOEXEC, 3) : -1, name,
+			   &container_process_ops, c, true);
 	if (!p) {
-		if (master >= 0)
-			close(master);
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		goto fail;
+		exec_finish(op, -EIO, &err, 0);
+		return;
 	}
 	if (master >= 0) {
 		if (op->fds[0] >= 0)
 			process_relay(p, RELAY_TO_PROCESS, TAKE_FD(op->fds[0]),
 				      fcntl(master, F_DUPFD_CLOEXEC, 3));
-		process_relay(p, RELAY_FROM_PROCESS, fcntl(master, F_DUPFD_CLOEXEC, 3),
+		process_relay(p, RELAY_FROM_PROCESS, TAKE_FD(master),
 			      op->fds[1] >= 0 ? TAKE_FD(op->fds[1]) :
 						open("/dev/null", O_WRONLY | O_CLOEXEC));
 	}
-	exec_finish(op, 0, NULL, (uint32_t)pid);
-	call_free(call);
-	return;
-fail:
-	exec_finish(op, -EIO, &err, 0);
-	call_free(call);
+	log_debug("container exec started", LOG_STR("id", c->id), LOG_INT("pid", r->pid));
+	exec_finish(op, 0, NULL, (uint32_t)r->pid);
 }
 
 /*
- * The OCI process of an exec, completed from the container's spec as the Go GCS does: the
- * container's user when none is given, its rlimits, its cwd and env when missing.
+ * The one place the OCI process of an exec is completed, from the container's spec as the Go GCS
+ * does: the container's user when none is given, its rlimits, its cwd and env when missing
+ * (cwd "/" when the spec has none either).
  */
 static json_t *exec_process(struct container *c, json_t *given)
 {
@@ -686,83 +601,50 @@ static json_t *exec_process(struct container *c, json_t *given)
 static void run_exec(struct exec_op *op)
 {
 	struct container *c = op->container;
+	struct runtime_stdio io = { .fds = { -1, -1, -1 }, .stderr_peek = -1 };
 	struct gcs_error err = { 0 };
-	struct call *call = call_new(c, op);
+	struct call *call = call_new(c, on_exec_started, NULL, op);
 	json_auto_t *proc = NULL;
-	char procfile[4096], pidfile[4096], log[4096];
-	int fds[3];
 	const char *argv0;
 	int rc;
 
 	if (!call) {
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		exec_finish(op, -ENOMEM, &err, 0);
+		exec_finish(op, -EIO, &err, 0);
 		return;
 	}
 	proc = exec_process(c, op->req->m.execute_process_req.params.oci_process);
 	if (!proc) {
+		call_free(call);
 		gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
-		goto fail;
+		exec_finish(op, -EIO, &err, 0);
+		return;
 	}
 	call->terminal = json_is_true(json_object_get(proc, "terminal"));
 	argv0 = json_string_value(json_array_get(json_object_get(proc, "args"), 0));
 	snprintf(call->name, sizeof(call->name), "%s", argv0 ? argv0 : "?");
-	call->pid = (pid_t)++c->execs;
-	snprintf(procfile, sizeof(procfile), "%s/exec-%u.json", c->bundle, (unsigned)call->pid);
-	snprintf(pidfile, sizeof(pidfile), "%s/exec-%u.pid", c->bundle, (unsigned)call->pid);
-	snprintf(call->path, sizeof(call->path), "%s", procfile);
-	if (json_dump_file(proc, procfile, JSON_COMPACT) < 0) {
-		gcs_error_set(&err, -EIO, HR_FAIL, "write %s failed", procfile);
-		goto fail;
-	}
-	if (call->terminal) {
-		rc = console_socket(c->a, call->console_path, sizeof(call->console_path),
-				    &call->console_listen);
-		if (rc < 0) {
-			gcs_error_set(&err, rc, HR_FAIL, "console socket: %s", strerror(-rc));
-			goto fail;
-		}
-		fds[0] = fds[1] = fds[2] = CHILD_NULL;
-	} else {
-		/* Without a terminal the streams become the process's own fds (runc passes them on). */
+	io.terminal = call->terminal;
+	if (!call->terminal) {
+		/* Without a terminal the streams become the process's own fds (blocking ones). */
 		for (int i = 0; i < 3; i++) {
-			fds[i] = op->fds[i] >= 0 ? op->fds[i] : CHILD_NULL;
+			io.fds[i] = op->fds[i];
 			if (op->fds[i] >= 0)
 				fcntl(op->fds[i], F_SETFL,
 				      fcntl(op->fds[i], F_GETFL) & ~O_NONBLOCK);
 		}
 	}
-	{
-		const char *args[] = { "exec",
-				       "-d",
-				       "--process",
-				       procfile,
-				       "--pid-file",
-				       pidfile,
-				       call->terminal ? "--console-socket" : c->id,
-				       call->terminal ? call->console_path : NULL,
-				       c->id,
-				       NULL };
-		if (!call->terminal) {
-			args[6] = c->id;
-			args[7] = NULL;
-		}
-		rc = runc_run(c->a, bundle_file(c, "runc.log", log, sizeof(log)), args, fds,
-			      on_exec_started, call);
-	}
+	rc = container_rt(c)->exec(c->a, c->id, proc, &io, call_done, call, &call->rt);
 	if (rc < 0) {
-		gcs_error_set(&err, rc, HR_FAIL, "exec in %s: cannot run runc: %s", c->id,
-			      strerror(-rc));
-		goto fail;
+		call_free(call);
+		gcs_error_set(&err, rc, HR_FAIL, "exec in %s: cannot run %s: %s", c->id,
+			      container_rt(c)->name, strerror(-rc));
+		exec_finish(op, -EIO, &err, 0);
+		return;
 	}
 	/* Without a terminal the process holds the streams now. */
 	if (!call->terminal)
 		for (int i = 0; i < 3; i++)
 			close_fd(&op->fds[i]);
-	return;
-fail:
-	exec_finish(op, -EIO, &err, 0);
-	call_free(call);
 }
 
 void container_exec(struct exec_op *op)
@@ -775,11 +657,12 @@ void container_exec(struct exec_op *op)
 
 /* ---- exits and signals ---- */
 
-static void on_killed_all(void *data, int exit_code, const char *error)
+static void on_killed_all(struct call *call, struct runtime_result *r)
 {
-	(void)data;
-	if (exit_code != 0)
-		log_debug("runc kill --all failed", LOG_STR("error", error ? error : ""));
+	if (r->error < 0)
+		log_debug("killing the rest of a container failed", LOG_STR("id", call->c->id),
+			  LOG_STR("error", r->message));
+	call_free(call);
 }
 
 static void container_process_done(struct container *c, pid_t pid, int exit_code)
@@ -788,10 +671,16 @@ static void container_process_done(struct container *c, pid_t pid, int exit_code
 		return;
 	c->init_done = true;
 	log_debug("container init exited", LOG_STR("id", c->id), LOG_INT("exit_code", exit_code));
+	if (c->shutting_down) {
+		c->state = C_STOPPED;
+		return;
+	}
 	/* Without a pid namespace of its own the other processes outlive init: kill them. */
 	if (!c->own_pid_ns) {
-		const char *args[] = { "kill", "--all", c->id, "KILL", NULL };
-		runc_run(c->a, NULL, args, NULL, on_killed_all, NULL);
+		struct call *call = call_new(c, on_killed_all, NULL, NULL);
+		if (call && container_rt(c)->kill(c->a, c->id, SIGKILL, true, call_done, call,
+						  &call->rt) < 0)
+			call_free(call);
 	}
 	/* Never started: nobody will wait for it, so tell the host now. */
 	if (c->state == C_CREATED || c->state == C_CREATING)
@@ -817,274 +706,169 @@ static void container_note_signal(struct container *c, pid_t pid, int sig)
 		c->exit_type = "ForcedExit";
 }
 
-int container_handle_shutdown(struct request *req, struct gcs_error *err)
+/*
+ * As the Go GCS (spec 7.3): a container whose init has exited answers success, whether it ran
+ * or was created and never started; the host then goes straight on to delete it.
+ */
+int container_handle_shutdown(struct request *rq, struct gcs_error *err)
 {
-	struct agent *a = req->a;
-	union gcs_proto_msg *m = &req->m;
+	struct agent *a = rq->a;
+	union gcs_proto_msg *m = &rq->m;
 	struct container *c = container_find(a, m->req.container_id);
-	bool forced = req->type == GCS_MSG_SHUTDOWN_FORCED_REQ;
+	int sig = rq->type == GCS_MSG_SHUTDOWN_FORCED_REQ ? SIGKILL : SIGTERM;
 
 	if (!c)
 		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
 				     m->req.container_id);
-	if (c->init_done || c->init_pid <= 0)
-		return gcs_error_set(err, -ESRCH, HR_SYSTEM_ALREADY_STOPPED,
-				     "container %s is not running", c->id);
-	if (kill(c->init_pid, forced ? SIGKILL : SIGTERM) < 0)
-		return gcs_error_set(err, -ESRCH, HR_SYSTEM_ALREADY_STOPPED,
-				     "container %s is not running", c->id);
-	container_note_signal(c, c->init_pid, forced ? SIGKILL : SIGTERM);
+	if (c->init_done || c->state == C_STOPPED)
+		return 0;
+	if (c->init_pid <= 0)
+		return gcs_error_set(err, -EBUSY, HR_INVALID_STATE,
+				     "container %s is still being created", c->id);
+	/* Exited but not yet flushed and reaped by process.c: nothing to signal any more. */
+	if (kill(c->init_pid, sig) < 0)
+		return 0;
+	container_note_signal(c, c->init_pid, sig);
 	return 0;
 }
 
-/* ---- GetProperties ---- */
+/* ---- ModifySettings: ContainerConstraints and LcowContainerOperation ---- */
 
-static void answer_properties(struct call *call, json_t *pids)
+static void on_updated(struct call *call, struct runtime_result *r)
 {
 	struct container *c = call->c;
-	struct gcs_proto_process_item items[4096];
-	struct gcs_proto_get_properties_resp resp = { 0 };
-	json_auto_t *metrics = NULL;
-	size_t n = 0;
+	struct request *req = TAKE_PTR(call->req);
+	struct gcs_error err = { 0 };
 
-	if (pids) {
-		json_t *v;
-		size_t i;
-		/* Each item is ~16 bytes on the wire: stay far below the 64 KiB limit. */
-		json_array_foreach(pids, i, v) {
-			if (json_is_integer(v) && n < 3000)
-				items[n++].process_id = (uint32_t)json_integer_value(v);
-		}
-	}
-	resp.process_list = items;
-	resp.n_process_list = n;
-	if (call->want_metrics && !c->init_done && c->init_pid > 0)
-		metrics = cgroup_metrics(c->init_pid);
-	resp.lcow_metrics = metrics;
-	request_reply(call->req, &resp);
-}
-
-static void on_ps(void *data, const struct child_result *r)
-{
-	struct call *call = data;
-	json_auto_t *pids = NULL;
-
-	if (r->exit_code == 0)
-		pids = json_loads(r->out, 0, NULL);
-	if (r->exit_code != 0 && !call->c->init_done) {
-		struct gcs_error err = { 0 };
-		gcs_error_set(&err, -EIO, HR_FAIL, "runc ps %s: %s", call->c->id,
-			      r->err_len ? r->err : "failed");
-		request_finish(call->req, -EIO, &err);
-	} else {
-		answer_properties(call, json_is_array(pids) ? pids : NULL);
-	}
 	call_free(call);
+	if (r->error < 0) {
+		gcs_error_set(&err, r->error, HR_FAIL, "update %s: %s", c->id, r->message);
+		request_finish(req, r->error, &err);
+		return;
+	}
+	request_reply(req, NULL);
 }
 
-int container_handle_properties(struct request *rq, struct gcs_error *err)
+enum operation { OP_PAUSE, OP_RESUME, OP_KILL_ALL };
+
+static const char *const op_names[] = { "Pause", "Resume", "KillAll" };
+
+static void on_operation_done(struct call *call, struct runtime_result *r)
+{
+	struct container *c = call->c;
+	struct request *req = TAKE_PTR(call->req);
+	enum operation op = (enum operation)call->operation;
+	int sig = call->sig;
+	struct gcs_error err = { 0 };
+
+	call_free(call);
+	if (r->error < 0) {
+		gcs_error_set(&err, r->error, HR_FAIL, "%s %s: %s", op_names[op], c->id,
+			      r->message);
+		request_finish(req, r->error, &err);
+		return;
+	}
+	if (op == OP_PAUSE || op == OP_RESUME)
+		c->paused = op == OP_PAUSE;
+	else
+		container_note_signal(c, c->init_pid, sig);
+	log_info("container operation done", LOG_STR("id", c->id),
+		 LOG_STR("operation", op_names[op]));
+	request_reply(req, NULL);
+}
+
+int container_handle_operation(struct request *rq, struct gcs_error *err)
 {
 	struct agent *a = rq->a;
-	union gcs_proto_msg *m = &rq->m;
-	struct gcs_proto_get_properties_req *req = &m->get_properties_req;
+	struct gcs_proto_modify_req *req = &rq->m.modify_req;
+	const struct gcs_proto_container_operation *o = &req->settings.container_operation;
 	struct container *c = container_find(a, req->base.container_id);
+	const struct runtime *rt = runtime_get(a);
+	enum operation op;
 	struct call *call;
+	int sig = 0, rc;
 
 	if (!c)
 		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
 				     req->base.container_id);
-	call = call_new(c, NULL);
+	if (req->request_type != GCS_REQUEST_TYPE_UPDATE)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "LcowContainerOperation takes RequestType Update, not \"%s\"",
+				     req->request_type_name);
+	if (!o->operation || !o->operation[0])
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "LcowContainerOperation on %s has no Operation", c->id);
+	for (op = OP_PAUSE; op <= OP_KILL_ALL; op++)
+		if (!strcmp(o->operation, op_names[op]))
+			break;
+	if (op > OP_KILL_ALL)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "unknown Operation \"%s\": Pause, Resume or KillAll",
+				     o->operation);
+	if (op == OP_KILL_ALL) {
+		sig = o->signal ? o->signal : SIGKILL;
+		if (sig < 1 || sig >= NSIG)
+			return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "invalid Signal %d",
+					     o->signal);
+	} else if (o->signal) {
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "Signal is for KillAll, not %s",
+				     op_names[op]);
+	}
+	if (c->init_done || c->init_pid <= 0 || c->state == C_STOPPED)
+		return gcs_error_set(err, -ESRCH, HR_SYSTEM_ALREADY_STOPPED,
+				     "container %s is not running", c->id);
+	call = call_new(c, on_operation_done, rq, NULL);
 	if (!call)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	call->req = rq;
-	for (size_t i = 0; i < req->n_property_types; i++) {
-		if (!strcmp(req->property_types[i], "ProcessList"))
-			call->want_list = true;
-		else if (!strcmp(req->property_types[i], "Statistics"))
-			call->want_metrics = true;
+	call->operation = (int)op;
+	call->sig = sig;
+	rc = op == OP_PAUSE  ? rt->pause(a, c->id, call_done, call, &call->rt) :
+	     op == OP_RESUME ? rt->resume(a, c->id, call_done, call, &call->rt) :
+			       rt->kill(a, c->id, sig, true, call_done, call, &call->rt);
+	if (rc < 0) {
+		call_free(call);
+		return gcs_error_set(err, rc, HR_FAIL, "%s %s: cannot run %s: %s", op_names[op],
+				     c->id, rt->name, strerror(-rc));
 	}
-	if (call->want_list && !c->init_done && c->init_pid > 0) {
-		char *argv[] = { a->opt.runc, "--root", a->opt.runc_root, "ps", "--format", "json",
-				 c->id,	      NULL };
-		int rc = child_run(a, argv, NULL, on_ps, call, NULL);
-		if (rc < 0) {
-			call_free(call);
-			return gcs_error_set(err, rc, HR_FAIL, "cannot run runc: %s",
-					     strerror(-rc));
-		}
-		return REQUEST_KEPT;
-	}
-	answer_properties(call, NULL);
-	call_free(call);
 	return REQUEST_KEPT;
-}
-
-/* ---- ContainerConstraints ---- */
-
-static void on_updated(void *data, int exit_code, const char *error)
-{
-	struct call *call = data;
-	struct gcs_error err = { 0 };
-
-	if (exit_code != 0) {
-		gcs_error_set(&err, -EIO, HR_FAIL, "update %s: runc update: %s", call->c->id,
-			      error);
-		request_finish(call->req, -EIO, &err);
-	} else {
-		request_reply(call->req, NULL);
-	}
-	call_free(call);
 }
 
 int container_handle_modify(struct request *rq, struct gcs_error *err)
 {
 	struct agent *a = rq->a;
-	union gcs_proto_msg *m = &rq->m;
-	struct gcs_proto_modify_req *req = &m->modify_req;
+	struct gcs_proto_modify_req *req = &rq->m.modify_req;
 	struct container *c = container_find(a, req->base.container_id);
+	json_t *resources = req->settings.container_constraints.linux_resources;
 	struct call *call;
-	char log[4096];
 	int rc;
 
 	if (!c)
 		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
 				     req->base.container_id);
+	if (req->resource_type == GCS_RESOURCE_LCOW_CONTAINER_OPERATION)
+		return container_handle_operation(rq, err);
 	if (req->resource_type != GCS_RESOURCE_CONTAINER_CONSTRAINTS)
 		return gcs_error_set(err, -EINVAL, HR_FAIL,
 				     "invalid ResourceType %s for a container",
 				     req->resource_type_name);
-	if (!req->settings.container_constraints.linux_resources)
+	if (!resources)
 		return 0;
 	if (c->init_done || c->init_pid <= 0)
 		return gcs_error_set(err, -ESRCH, HR_SYSTEM_ALREADY_STOPPED,
 				     "container %s is not running", c->id);
-	call = call_new(c, NULL);
+	call = call_new(c, on_updated, rq, NULL);
 	if (!call)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	call->req = rq;
-	snprintf(call->path, sizeof(call->path), "%s/update.json", c->bundle);
-	if (json_dump_file(req->settings.container_constraints.linux_resources, call->path,
-			   JSON_COMPACT) < 0) {
-		call_free(call);
-		return gcs_error_set(err, -EIO, HR_FAIL, "write %s failed", c->bundle);
-	}
-	{
-		const char *args[] = { "update", "--resources", call->path, c->id, NULL };
-		rc = runc_run(a, bundle_file(c, "runc.log", log, sizeof(log)), args, NULL,
-			      on_updated, call);
-	}
+	rc = container_rt(c)->update(a, c->id, resources, call_done, call, &call->rt);
 	if (rc < 0) {
 		call_free(call);
-		return gcs_error_set(err, rc, HR_FAIL, "cannot run runc: %s", strerror(-rc));
+		return gcs_error_set(err, rc, HR_FAIL, "update %s: cannot run %s: %s", c->id,
+				     container_rt(c)->name, strerror(-rc));
 	}
 	return REQUEST_KEPT;
 }
 
-/* ---- DeleteContainerState ---- */
-
-/* Removes a tree without crossing into other filesystems (a rootfs may still be mounted). */
-static void remove_tree(int parent, const char *name, dev_t dev)
-{
-	struct stat st;
-	int fd;
-	DIR *d;
-	struct dirent *de;
-
-	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return;
-	if (!S_ISDIR(st.st_mode)) {
-		unlinkat(parent, name, 0);
-		return;
-	}
-	if (st.st_dev != dev)
-		return; /* a mount point: leave it to its owner */
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			remove_tree(dirfd(d), de->d_name, dev);
-	closedir(d);
-	unlinkat(parent, name, AT_REMOVEDIR);
-}
-
-static void remove_path(const char *path)
-{
-	struct stat st;
-
-	if (!path || !path[0] || lstat(path, &st) < 0)
-		return;
-	remove_tree(AT_FDCWD, path, st.st_dev);
-}
-
-static bool is_mount_point(const char *path)
-{
-	struct stat a, b;
-	char parent[4096];
-
-	snprintf(parent, sizeof(parent), "%s/..", path);
-	return stat(path, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
-}
-
-static void on_deleted(void *data, int exit_code, const char *error)
-{
-	struct call *call = data;
-	struct container *c = call->c;
-	struct agent *a = c->a;
-
-	if (exit_code != 0 && (!error || !strstr(error, "not exist")))
-		log_warning("runc delete failed", LOG_STR("id", c->id),
-			    LOG_STR("error", error ? error : ""));
-	/* The V2 controller deletes before removing the overlay: keep the upper dir then. */
-	if (!is_mount_point(c->rootfs))
-		remove_path(c->scratch_dir);
-	remove_path(c->bundle);
-	process_forget_scope(a, c->id);
-	log_info("container deleted", LOG_STR("id", c->id));
-	request_reply(call->req, NULL);
-	call_free(call);
-	container_free(c);
-}
-
-int container_handle_delete(struct request *req, struct gcs_error *err)
-{
-	struct agent *a = req->a;
-	union gcs_proto_msg *m = &req->m;
-	struct container *c = container_find(a, m->req.container_id);
-	struct call *call;
-	int rc;
-
-	if (!c)
-		return gcs_error_set(err, -ENOENT, HR_SYSTEM_NOT_FOUND, "container %s not found",
-				     m->req.container_id);
-	if (c->state == C_CREATING)
-		return gcs_error_set(err, -EBUSY, HR_INVALID_STATE,
-				     "container %s is still being created", c->id);
-	if (!c->init_done && c->init_pid > 0 && c->state == C_RUNNING)
-		return gcs_error_set(err, -EBUSY, HR_INVALID_STATE, "container %s is still running",
-				     c->id);
-	call = call_new(c, NULL);
-	if (!call)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	call->req = req;
-	{
-		/* --force also covers a created init that never ran */
-		const char *args[] = { "delete", "--force", c->id, NULL };
-		rc = runc_run(a, NULL, args, NULL, on_deleted, call);
-	}
-	if (rc < 0) {
-		call_free(call);
-		return gcs_error_set(err, rc, HR_FAIL, "cannot run runc: %s", strerror(-rc));
-	}
-	return REQUEST_KEPT;
-}
-
-/* ---- diagnostics and shutdown ---- */
+/* ---- diagnostics ---- */
 
 void container_dump(struct agent *a, char *buf, size_t len)
 {
@@ -1097,27 +881,11 @@ void container_dump(struct agent *a, char *buf, size_t len)
 	{
 		struct container *c = list_entry(it, struct container, node);
 		if (n < len)
-			n += (size_t)snprintf(buf + n, len - n,
-					      "container %s: %s, init %d%s, exit type %s%s\n",
-					      c->id, state_names[c->state], c->init_pid,
-					      c->init_done ? " (exited)" : "", c->exit_type,
-					      c->terminal ? ", terminal" : "");
-	}
-}
-
-void container_cleanup(struct agent *a)
-{
-	struct list *it, *tmp;
-
-	list_for_each_safe(it, tmp, &a->containers)
-	{
-		struct container *c = list_entry(it, struct container, node);
-		const char *args[] = { "delete", "--force", c->id, NULL };
-
-		if (c->init_pid > 0 && !c->init_done)
-			kill(c->init_pid, SIGKILL);
-		runc_run_sync(a, args);
-		process_forget_scope(a, c->id);
-		container_free(c);
+			n += (size_t)snprintf(
+				buf + n, len - n,
+				"container %s: %s%s, init %d%s, exit type %s%s, %zu runtime calls\n",
+				c->id, state_names[c->state], c->paused ? " (paused)" : "",
+				c->init_pid, c->init_done ? " (exited)" : "", c->exit_type,
+				c->terminal ? ", terminal" : "", list_count(&c->calls));
 	}
 }

@@ -45,6 +45,8 @@ static const char usage[] =
 	"  --dev-root DIR               where their device nodes are (default /dev)\n"
 	"  --runc PATH                  the runc binary (default: runc from PATH)\n"
 	"  --runc-root DIR              runc's state directory (default RUN_ROOT/gcs/runc)\n"
+	"  --runtime-timeout MS         deadline of every runc call; runc is killed when it\n"
+	"                               passes (default 30000)\n"
 	"  --reconnect N                after a lost connection, give up (exit 1) after N failed\n"
 	"                               dials; 0: exit when the connection ends (0 on EOF, 1 on\n"
 	"                               an error); default: dial forever\n"
@@ -68,7 +70,27 @@ enum {
 	OPT_RUNC,
 	OPT_RUNC_ROOT,
 	OPT_RECONNECT,
+	OPT_RUNTIME_TIMEOUT,
 };
+
+/* container_shutdown is over: the shutdown phase of the loop may end. */
+static bool containers_down;
+
+static void on_containers_down(struct agent *a)
+{
+	containers_down = true;
+	loop_quit(a->loop, 0);
+}
+
+static struct loop *shutdown_loop;
+
+static void on_shutdown_late(struct loop_timer *t)
+{
+	(void)t;
+	log_error("containers did not go down in time: stopping anyway");
+	containers_down = true;
+	loop_quit(shutdown_loop, 0);
+}
 
 static const struct option options[] = {
 	{ "transport", required_argument, NULL, OPT_TRANSPORT },
@@ -82,6 +104,7 @@ static const struct option options[] = {
 	{ "runc", required_argument, NULL, OPT_RUNC },
 	{ "runc-root", required_argument, NULL, OPT_RUNC_ROOT },
 	{ "reconnect", required_argument, NULL, OPT_RECONNECT },
+	{ "runtime-timeout", required_argument, NULL, OPT_RUNTIME_TIMEOUT },
 	/* Flags of the Go GCS that mean nothing here. */
 	{ "scrub-logs", optional_argument, NULL, OPT_IGNORED },
 	{ "disable-time-sync", no_argument, NULL, OPT_IGNORED },
@@ -157,6 +180,21 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
 		case OPT_RUNC:
 			snprintf(o->runc, sizeof(o->runc), "%s", optarg);
 			break;
+		case OPT_RUNTIME_TIMEOUT: {
+			char *end;
+			long ms;
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || ms < 1 || ms > 24L * 3600 * 1000) {
+				fprintf(stderr,
+					"gcs: invalid --runtime-timeout '%s': milliseconds, 1 to "
+					"86400000\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->runtime_timeout_ms = (int)ms;
+			break;
+		}
 		case OPT_RECONNECT: {
 			char *end;
 			long n = strtol(optarg, &end, 10);
@@ -264,13 +302,25 @@ int main(int argc, char **argv)
 		loop_free(a.loop);
 		return 1;
 	}
+	/* What an earlier agent left (one killed with SIGKILL) goes before we serve. */
+	container_recover(&a);
 	storage_recover(&a);
 	bridge_start(&a);
 	if (!a.stopping)
 		loop_run(a.loop);
 	log_info("stopping", LOG_INT("code", a.exit_code));
-	container_cleanup(&a);
+	/* Containers go down while the loop runs: it reaps their processes and runc's. */
 	exec_cancel_all(&a);
+	loop_resume(a.loop);
+	container_shutdown(&a, on_containers_down);
+	if (!containers_down) {
+		struct loop_timer bound = { 0 };
+		shutdown_loop = a.loop;
+		/* each runtime call has its deadline; this bounds the whole phase */
+		loop_timer_arm(a.loop, &bound, a.opt.runtime_timeout_ms + 5000, on_shutdown_late);
+		loop_run(a.loop);
+		loop_timer_cancel(a.loop, &bound);
+	}
 	process_kill_all(&a);
 	child_kill_all(&a);
 	storage_cleanup(&a);

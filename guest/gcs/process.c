@@ -23,6 +23,7 @@
 #include "procspawn.h"
 #include "relay.h"
 #include "request.h"
+#include "timeutil.h"
 
 struct process {
 	struct list node;
@@ -442,6 +443,15 @@ size_t process_live_count(struct agent *a, const char *scope)
 	return n;
 }
 
+static size_t process_live_count_all(struct agent *a)
+{
+	size_t n = 0;
+
+	for (struct list *it = a->processes.next; it != &a->processes; it = it->next)
+		n += !list_entry(it, struct process, node)->exited;
+	return n;
+}
+
 void process_forget_scope(struct agent *a, const char *scope)
 {
 	struct list *it, *tmp;
@@ -517,12 +527,40 @@ void process_dump(struct agent *a, char *buf, size_t len)
 
 void process_kill_all(struct agent *a)
 {
+	struct list *it;
+	int64_t deadline;
+
+	/*
+	 * Everything first, then the reaping: the init of a pid namespace does not finish until
+	 * every process of its namespace is reaped, and some of those are the agent's children.
+	 */
+	for (it = a->processes.next; it != &a->processes; it = it->next) {
+		struct process *p = list_entry(it, struct process, node);
+		if (!p->exited)
+			kill(p->pid, SIGKILL);
+	}
+	deadline = time_now_ms() + 5000;
+	while (process_live_count_all(a) > 0 && time_now_ms() < deadline) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0)
+			break; /* ECHILD: none left */
+		if (pid == 0) {
+			usleep(1000);
+			continue;
+		}
+		for (it = a->processes.next; it != &a->processes; it = it->next) {
+			struct process *p = list_entry(it, struct process, node);
+			if (p->pid == pid && !p->exited) {
+				loop_unwatch_child(a->loop, p->pid);
+				p->exited = true;
+			}
+		}
+	}
 	while (!list_empty(&a->processes)) {
 		struct process *p = list_entry(a->processes.next, struct process, node);
-
 		if (!p->exited) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, NULL, 0);
+			log_warning("a process did not exit at shutdown", LOG_INT("pid", p->pid));
 			loop_unwatch_child(a->loop, p->pid);
 			p->exited = true;
 		}

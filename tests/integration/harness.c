@@ -5,59 +5,223 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "gcs/frame.h"
 #include "gcs/guid.h"
 #include "gcs/messages.h"
 
 #define AGENT_MAX_ARGS 32
 
-static pid_t spawn_agent(struct agent_proc *ap, const char *const *extra)
+extern char **environ;
+
+int64_t harness_now_ms(void)
 {
-	char log[300], transport[320];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the agent's --help lists a flag (the harness passes --reconnect 0 only then). */
+static bool agent_knows(const char *flag)
+{
+	char out[16384];
+	int rc = run_cmd((const char *const[]){ LCOW_AGENT, "--help", NULL }, 10000, out,
+			 sizeof(out));
+
+	/* The status is not looked at: a sanitizer's report at exit may change it. */
+	return rc >= 0 && strstr(out, flag) != NULL;
+}
+
+/* The value of --name V or --name=V among args, or NULL. */
+static const char *arg_value(const char *const *args, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; args && args[i]; i++) {
+		if (strcmp(args[i], name) == 0)
+			return args[i + 1] ? args[i + 1] : "";
+		if (strncmp(args[i], name, n) == 0 && args[i][n] == '=')
+			return args[i] + n + 1;
+	}
+	return NULL;
+}
+
+/*
+ * The agent with --transport unix:<base>, --log-level debug and, unless the test chose its own,
+ * --reconnect 0 (exit when the bridge closes), then the test's flags; stderr goes to
+ * <dir>/agent.log (appended), and its pid to <dir>/agent.pid for the sweeps.
+ */
+static pid_t spawn_agent(struct agent_proc *ap, const struct agent_start_opts *o)
+{
+	char log[300], transport[320], pidfile[300], text[32];
 	const char *argv[AGENT_MAX_ARGS + 8] = { "gcs", "--transport", transport, "--log-level",
-						 "debug", "--reconnect", "0" };
-	size_t n = 7;
+						 "debug" };
+	const char **envp;
+	const char *reconnect = arg_value(o->args, "--reconnect");
+	size_t n = 5, n_env = 0, n_extra = 0, m = 0;
 	pid_t pid;
+	int fd;
 
 	snprintf(log, sizeof(log), "%s/agent.log", ap->dir);
 	snprintf(transport, sizeof(transport), "unix:%s", ap->base);
-	for (size_t i = 0; extra && extra[i]; i++) {
-		ck_assert_uint_lt(i, AGENT_MAX_ARGS);
-		argv[n++] = extra[i];
+	/*
+	 * An agent whose --help does not list --reconnect never redials: it exits when the bridge
+	 * closes without being told to.
+	 */
+	if (!reconnect && agent_knows("--reconnect")) {
+		argv[n++] = "--reconnect";
+		argv[n++] = "0";
+	}
+	ap->redials = reconnect && strcmp(reconnect, "0") != 0;
+	for (size_t i = 0; o->args && o->args[i]; i++) {
+		ck_assert_uint_lt(n, AGENT_MAX_ARGS + 6);
+		argv[n++] = o->args[i];
 	}
 	argv[n] = NULL;
+	/* Built before fork: the test may have threads, the child only execs. */
+	while (environ[n_env])
+		n_env++;
+	while (o->env && o->env[n_extra])
+		n_extra++;
+	envp = calloc(n_env + n_extra + 1, sizeof(*envp));
+	ck_assert_ptr_nonnull(envp);
+	/* The test's variables replace inherited ones of the same name. */
+	for (size_t i = 0; i < n_env; i++) {
+		bool replaced = false;
+
+		for (size_t k = 0; k < n_extra && !replaced; k++) {
+			size_t len = strcspn(o->env[k], "=");
+
+			replaced = strncmp(environ[i], o->env[k], len + 1) == 0;
+		}
+		if (!replaced)
+			envp[m++] = environ[i];
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		envp[m++] = o->env[i];
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(null, 0);
 		dup2(null, 1);
-		dup2(fd, 2);
-		execv(LCOW_AGENT, (char *const *)argv);
+		dup2(lfd, 2);
+		execve(LCOW_AGENT, (char *const *)argv, (char *const *)envp);
 		_exit(127);
 	}
+	free(envp);
+	snprintf(pidfile, sizeof(pidfile), "%s/agent.pid", ap->dir);
+	snprintf(text, sizeof(text), "%d\n", (int)pid);
+	fd = open(pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
 	return pid;
 }
 
-static void setup_dir(struct agent_proc *ap)
+static void setup_dir(struct agent_proc *ap, const char *parent)
 {
 	memset(ap, 0, sizeof(*ap));
 	ap->listen_fd = ap->raw_fd = -1;
-	snprintf(ap->dir, sizeof(ap->dir), "/tmp/lcow-it-XXXXXX");
+	if (parent)
+		snprintf(ap->dir, sizeof(ap->dir), "%s/t-XXXXXX", parent);
+	else
+		snprintf(ap->dir, sizeof(ap->dir), "/tmp/lcow-it-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(ap->dir));
+	if (parent)
+		ck_assert_int_eq(chmod(ap->dir, 0755), 0);
 	snprintf(ap->base, sizeof(ap->base), "%s/hv", ap->dir);
+}
+
+const char *agent_log_tail(const struct agent_proc *ap, char *buf, size_t len)
+{
+	char path[300];
+	int fd;
+	off_t size;
+	ssize_t n;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/agent.log", ap->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return buf;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > (off_t)(len - 1))
+		lseek(fd, size - (off_t)(len - 1), SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	/* Whole lines only. */
+	if (size > (off_t)(len - 1)) {
+		char *nl = strchr(buf, '\n');
+
+		if (nl)
+			memmove(buf, nl + 1, strlen(nl + 1) + 1);
+	}
+	return buf;
+}
+
+/* Fails at once, with the end of its log, when the agent has exited. */
+void agent_assert_running(struct agent_proc *ap, const char *when)
+{
+	char tail[2048];
+	int status;
+
+	if (waitpid(ap->pid, &status, WNOHANG) != ap->pid)
+		return;
+	ck_abort_msg("the agent exited (status 0x%x) %s; agent.log ends:\n%s", status, when,
+		     agent_log_tail(ap, tail, sizeof(tail)));
+}
+
+static void inbox_clear(struct agent_proc *ap)
+{
+	for (size_t i = 0; i < ap->n_inbox; i++)
+		free(ap->inbox[i].body);
+	ap->n_inbox = 0;
+}
+
+void agent_accept(struct agent_proc *ap, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+	char tail[2048];
+
+	if (ap->raw_fd >= 0) {
+		close(ap->raw_fd);
+		ap->raw_fd = -1;
+	}
+	inbox_clear(ap);
+	for (;;) {
+		int64_t left = deadline - harness_now_ms();
+		int rc;
+
+		ck_assert_msg(left > 0,
+			      "the agent did not dial the bridge within %d ms; agent.log ends:\n%s",
+			      timeout_ms, agent_log_tail(ap, tail, sizeof(tail)));
+		rc = gcs_transport_accept(ap->listen_fd, left < 50 ? (int)left : 50, &ap->raw_fd);
+		if (rc == 0)
+			break;
+		ck_assert_msg(rc == -ETIMEDOUT, "accept: %s", strerror(-rc));
+		agent_assert_running(ap, "before it dialed the bridge");
+	}
+	ap->conn_first_id = ap->next_id;
 }
 
 void agent_start_opts(struct agent_proc *ap, const struct agent_start_opts *o)
@@ -71,20 +235,20 @@ void agent_start_opts(struct agent_proc *ap, const struct agent_start_opts *o)
 	};
 	struct gcs_error err = { 0 };
 
-	setup_dir(ap);
+	setup_dir(ap, o->parent_dir);
 	snprintf(spec, sizeof(spec), "unix:%s", ap->base);
 	ck_assert_int_eq(gcs_transport_parse(spec, &ap->t), 0);
 	if (o->raw) {
 		ck_assert_int_eq(gcs_transport_listen(ap->t, GCS_PORT_BRIDGE, &ap->listen_fd), 0);
-		ap->pid = spawn_agent(ap, o->args);
-		ck_assert_int_eq(gcs_transport_accept(ap->listen_fd, 10000, &ap->raw_fd), 0);
+		ap->pid = spawn_agent(ap, o);
+		agent_accept(ap, 10000);
 		/* The agent has connected; give it a moment to settle before counting its fds. */
 		usleep(20000);
 		ap->baseline_fds = agent_fd_count(ap->pid);
 		return;
 	}
 	ck_assert_msg(gcs_bridge_listen(ap->t, &bo, &ap->b, &err) == 0, "%s", err.message);
-	ap->pid = spawn_agent(ap, o->args);
+	ap->pid = spawn_agent(ap, o);
 	ck_assert_msg(gcs_bridge_connect(ap->b, &err) == 0, "connect: %s", err.message);
 	ap->baseline_fds = agent_fd_count(ap->pid);
 	ck_assert_int_gt(ap->baseline_fds, 0);
@@ -155,22 +319,25 @@ static void rm_rf(const char *dir)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Waits up to ms for the agent to exit; returns its status or -1. */
-static int reap_agent(pid_t pid, int ms)
+int agent_wait_exit(struct agent_proc *ap, int ms)
 {
-	for (int i = 0; i < ms / 10; i++) {
+	int64_t deadline = harness_now_ms() + ms;
+
+	for (;;) {
 		int status;
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
+		pid_t r = waitpid(ap->pid, &status, WNOHANG);
+
+		if (r == ap->pid)
 			return status;
+		if (harness_now_ms() >= deadline)
+			return -1;
 		usleep(10000);
 	}
-	return -1;
 }
 
-void agent_stop(struct agent_proc *ap)
+void agent_check_clean(struct agent_proc *ap)
 {
-	int fds = -1, status;
+	int fds = -1;
 
 	/* Relays and waits finish asynchronously: allow the agent a moment to settle. */
 	for (int i = 0; i < 200; i++) {
@@ -182,21 +349,119 @@ void agent_stop(struct agent_proc *ap)
 	ck_assert_msg(fds == ap->baseline_fds, "agent has %d fds, %d after negotiation (see %s)",
 		      fds, ap->baseline_fds, ap->dir);
 	ck_assert_int_eq(agent_zombies(ap->pid), 0);
+}
+
+void agent_shutdown(struct agent_proc *ap)
+{
+	static const char body[] = "{\"ContainerId\":\"" GCS_NULL_GUID_STRING
+				   "\",\"ActivityId\":\"" GCS_NULL_GUID_STRING "\"}\n";
+	char tail[2048];
+	int status;
+
+	if (ap->b) {
+		struct gcs_error err = { 0 };
+		uint32_t type;
+		char *resp = NULL;
+
+		ck_assert_msg(gcs_bridge_call_raw(ap->b, GCS_MSG_SHUTDOWN_GRACEFUL_REQ, body, 5000,
+						  &type, &resp, &err) == 0,
+			      "ShutdownGraceful of the UVM: %s", err.message);
+		ck_assert_msg(json_result(resp) == 0, "ShutdownGraceful of the UVM: %s", resp);
+		free(resp);
+	} else {
+		free(raw_call_result(ap, GCS_MSG_SHUTDOWN_GRACEFUL_REQ, body, 0, 5000));
+	}
+	status = agent_wait_exit(ap, 5000);
+	if (status == -1) {
+		kill(ap->pid, SIGKILL);
+		waitpid(ap->pid, NULL, 0);
+		ck_abort_msg("the agent did not exit within 5 s of ShutdownGraceful of the UVM");
+	}
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "agent status 0x%x after ShutdownGraceful; agent.log ends:\n%s", status,
+		      agent_log_tail(ap, tail, sizeof(tail)));
+}
+
+void agent_release(struct agent_proc *ap)
+{
+	struct stat st;
+
 	if (ap->b)
 		gcs_bridge_close(ap->b);
+	ap->b = NULL;
 	if (ap->raw_fd >= 0)
 		close(ap->raw_fd);
+	ap->raw_fd = -1;
 	if (ap->listen_fd >= 0)
 		gcs_transport_unlisten(ap->t, GCS_PORT_BRIDGE, ap->listen_fd);
-	status = reap_agent(ap->pid, 5000);
+	ap->listen_fd = -1;
+	gcs_transport_free(ap->t);
+	ap->t = NULL;
+	inbox_clear(ap);
+	free(ap->inbox);
+	free(ap->sent_types);
+	free(ap->answered);
+	ap->inbox = NULL;
+	ap->sent_types = NULL;
+	ap->answered = NULL;
+	ap->cap_inbox = ap->cap_ids = 0;
+	rm_rf(ap->dir);
+	ck_assert_msg(stat(ap->dir, &st) < 0 && errno == ENOENT, "%s is still there", ap->dir);
+}
+
+void agent_end(struct agent_proc *ap)
+{
+	int status;
+
+	agent_check_clean(ap);
+	if (ap->redials) {
+		agent_shutdown(ap);
+		return;
+	}
+	if (ap->b)
+		gcs_bridge_close(ap->b);
+	ap->b = NULL;
+	if (ap->raw_fd >= 0)
+		close(ap->raw_fd);
+	ap->raw_fd = -1;
+	if (ap->listen_fd >= 0)
+		gcs_transport_unlisten(ap->t, GCS_PORT_BRIDGE, ap->listen_fd);
+	ap->listen_fd = -1;
+	status = agent_wait_exit(ap, 5000);
 	if (status == -1) {
 		kill(ap->pid, SIGKILL);
 		waitpid(ap->pid, NULL, 0);
 		ck_abort_msg("the agent did not exit when the bridge closed");
 	}
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "agent status 0x%x", status);
-	gcs_transport_free(ap->t);
-	rm_rf(ap->dir);
+}
+
+void agent_stop(struct agent_proc *ap)
+{
+	agent_end(ap);
+	agent_release(ap);
+}
+
+void agent_kill(struct agent_proc *ap)
+{
+	ck_assert_int_eq(kill(ap->pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(ap->pid, NULL, 0), ap->pid);
+	if (ap->raw_fd >= 0)
+		close(ap->raw_fd);
+	ap->raw_fd = -1;
+	inbox_clear(ap);
+}
+
+void agent_respawn(struct agent_proc *ap, const struct agent_start_opts *o)
+{
+	ck_assert_msg(o->raw && !ap->b, "agent_respawn: raw mode only");
+	if (ap->listen_fd >= 0)
+		gcs_transport_unlisten(ap->t, GCS_PORT_BRIDGE, ap->listen_fd);
+	ck_assert_int_eq(gcs_transport_listen(ap->t, GCS_PORT_BRIDGE, &ap->listen_fd), 0);
+	ap->measured = false;
+	ap->pid = spawn_agent(ap, o);
+	agent_accept(ap, 10000);
+	ap->baseline_fds = agent_fd_count(ap->pid);
 }
 
 void raw_send(struct agent_proc *ap, uint32_t type, uint64_t id, const char *json)
@@ -220,6 +485,372 @@ void raw_recv(struct agent_proc *ap, uint32_t *ret_type, uint64_t *ret_id, char 
 		0);
 	*ret_type = h.type;
 	*ret_id = h.id;
+}
+
+/* ---- the raw_request family ---- */
+
+#define Z GCS_NULL_GUID_STRING
+
+static void ensure_ids(struct agent_proc *ap, uint64_t id)
+{
+	size_t cap = ap->cap_ids ? ap->cap_ids : 256;
+
+	if (id < ap->cap_ids)
+		return;
+	while (cap <= id)
+		cap *= 2;
+	ap->sent_types = realloc(ap->sent_types, cap * sizeof(*ap->sent_types));
+	ap->answered = realloc(ap->answered, cap);
+	ck_assert(ap->sent_types && ap->answered);
+	memset(ap->sent_types + ap->cap_ids, 0, (cap - ap->cap_ids) * sizeof(*ap->sent_types));
+	memset(ap->answered + ap->cap_ids, 0, cap - ap->cap_ids);
+	ap->cap_ids = cap;
+}
+
+uint64_t raw_request(struct agent_proc *ap, uint32_t type, const char *json)
+{
+	uint64_t id = ap->next_id++;
+
+	ensure_ids(ap, id);
+	ap->sent_types[id] = type;
+	raw_send(ap, type, id, json);
+	return id;
+}
+
+static const char *type_name(uint32_t type, char *buf, unsigned len)
+{
+	return gcs_proto_msg_name(type, buf, len);
+}
+
+/*
+ * Reads one frame within timeout_ms and checks it: 1 (kept), 0 (nothing came), -ESHUTDOWN (the
+ * connection is gone).
+ */
+static int raw_read_one(struct agent_proc *ap, int timeout_ms)
+{
+	struct gcs_header h;
+	char *body, name[64];
+	size_t len;
+	int rc = gcs_proto_read_frame(ap->raw_fd, GCS_MAX_GUEST_MESSAGE, timeout_ms, &h, &body,
+				      &len);
+
+	if (rc == -ETIMEDOUT)
+		return 0;
+	if (rc == -ESHUTDOWN || rc == -ECONNRESET || rc == -EPIPE)
+		return -ESHUTDOWN;
+	ck_assert_msg(rc == 0, "reading the bridge: %s%s", strerror(-rc),
+		      rc == -EMSGSIZE ? " (a frame over 64 KiB: hcsshim kills the bridge)" :
+		      rc == -EPROTO   ? " (the agent closed the bridge inside a frame)" :
+					"");
+	if (h.type == GCS_MSG_CONTAINER_NOTIFY) {
+		json_t *o = json_loads(body, 0, NULL);
+
+		ck_assert_msg(h.id == 0, "a notification with ID %llu: %s",
+			      (unsigned long long)h.id, body);
+		ck_assert_msg(json_is_object(o), "a notification that is not a JSON object: %s",
+			      body);
+		if (ap->n_notes < RAW_MAX_NOTES) {
+			struct raw_note *n = &ap->notes[ap->n_notes];
+			const char *cid = json_string_value(json_object_get(o, "ContainerId"));
+			const char *t = json_string_value(json_object_get(o, "Type"));
+
+			snprintf(n->cid, sizeof(n->cid), "%s", cid ? cid : "");
+			snprintf(n->type, sizeof(n->type), "%s", t ? t : "");
+			n->conn = ap->conn_first_id;
+		}
+		ap->n_notes++;
+		json_decref(o);
+		free(body);
+		return 1;
+	}
+	ck_assert_msg((h.type & GCS_MSG_TYPE_MASK) == GCS_MSG_RESPONSE,
+		      "the agent sent a frame of type 0x%08x (%s), ID %llu: %s", h.type,
+		      type_name(h.type, name, sizeof(name)), (unsigned long long)h.id, body);
+	ck_assert_msg(h.id >= ap->conn_first_id && h.id < ap->next_id,
+		      "the agent answered ID %llu (%s), which was not sent on this connection "
+		      "(IDs %llu..%llu): %s",
+		      (unsigned long long)h.id, type_name(h.type, name, sizeof(name)),
+		      (unsigned long long)ap->conn_first_id, (unsigned long long)ap->next_id - 1,
+		      body);
+	ck_assert_msg(!ap->answered[h.id], "ID %llu answered twice: %s", (unsigned long long)h.id,
+		      body);
+	ck_assert_msg(h.type == (GCS_MSG_RESPONSE | (ap->sent_types[h.id] & ~GCS_MSG_TYPE_MASK)),
+		      "ID %llu (type 0x%08x) answered with type 0x%08x: %s",
+		      (unsigned long long)h.id, ap->sent_types[h.id], h.type, body);
+	ap->answered[h.id] = 1;
+	if (ap->n_inbox == ap->cap_inbox) {
+		ap->cap_inbox = ap->cap_inbox ? ap->cap_inbox * 2 : 16;
+		ap->inbox = realloc(ap->inbox, ap->cap_inbox * sizeof(*ap->inbox));
+		ck_assert_ptr_nonnull(ap->inbox);
+	}
+	ap->inbox[ap->n_inbox++] = (struct raw_frame){ h.type, h.id, body };
+	return 1;
+}
+
+int raw_response(struct agent_proc *ap, uint64_t id, int timeout_ms, char **ret_body)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left;
+		int rc;
+
+		for (size_t i = 0; i < ap->n_inbox; i++) {
+			if (ap->inbox[i].id != id)
+				continue;
+			*ret_body = ap->inbox[i].body;
+			ap->inbox[i] = ap->inbox[--ap->n_inbox];
+			return 0;
+		}
+		left = deadline - harness_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = raw_read_one(ap, (int)left);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+char *raw_call(struct agent_proc *ap, uint32_t type, const char *json, int timeout_ms)
+{
+	char name[64], tail[1024], *body = NULL;
+	uint64_t id = raw_request(ap, type, json);
+	int rc = raw_response(ap, id, timeout_ms, &body);
+
+	if (rc == -ESHUTDOWN)
+		agent_assert_running(ap, "instead of answering");
+	ck_assert_msg(rc == 0, "%s (ID %llu) was not answered within %d ms (%s): %.300s%s%s",
+		      type_name(type, name, sizeof(name)), (unsigned long long)id, timeout_ms,
+		      rc == -ETIMEDOUT ? "timed out" : "the connection closed", json,
+		      "\nagent.log ends:\n", agent_log_tail(ap, tail, sizeof(tail)));
+	return body;
+}
+
+char *raw_call_result(struct agent_proc *ap, uint32_t type, const char *json, int32_t result,
+		      int timeout_ms)
+{
+	char name[64], *body = raw_call(ap, type, json, timeout_ms);
+
+	ck_assert_msg(json_result(body) == result, "%s: Result %d (0x%08x), want %d (0x%08x): %s",
+		      type_name(type, name, sizeof(name)), json_result(body),
+		      (uint32_t)json_result(body), result, (uint32_t)result, body);
+	return body;
+}
+
+void raw_negotiate(struct agent_proc *ap)
+{
+	char *body = raw_call_result(ap, GCS_MSG_NEGOTIATE_PROTOCOL_REQ,
+				     "{\"ContainerId\":\"\",\"ActivityId\":\"" Z
+				     "\",\"MinimumVersion\":4,\"MaximumVersion\":4}\n",
+				     0, 5000);
+
+	ck_assert_msg(strstr(body, "\"Version\":4") != NULL, "NegotiateProtocol: %s", body);
+	free(body);
+	if (!ap->measured) {
+		ap->baseline_fds = agent_fd_count(ap->pid);
+		ap->measured = true;
+	}
+}
+
+void raw_still_serving(struct agent_proc *ap)
+{
+	free(raw_call_result(ap, GCS_MSG_DUMP_STACKS_REQ,
+			     "{\"ContainerId\":\"" Z "\",\"ActivityId\":\"" Z "\"}", 0, 5000));
+}
+
+char *json_text(json_t *o)
+{
+	char *s;
+
+	ck_assert_ptr_nonnull(o);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+char *raw_modify(struct agent_proc *ap, const char *rt, const char *res, json_t *settings,
+		 int timeout_ms)
+{
+	json_t *req = json_pack("{s:s, s:s}", "RequestType", rt, "ResourceType", res);
+	char *body, *resp;
+
+	if (settings)
+		json_object_set_new(req, "Settings", settings);
+	body = json_text(
+		json_pack("{s:s, s:s, s:o}", "ContainerId", Z, "ActivityId", Z, "Request", req));
+	resp = raw_call(ap, GCS_MSG_MODIFY_SETTINGS_REQ, body, timeout_ms);
+	free(body);
+	return resp;
+}
+
+void raw_modify_ok(struct agent_proc *ap, const char *rt, const char *res, json_t *settings)
+{
+	char *what = settings ? json_dumps(settings, JSON_COMPACT) : strdup("");
+	char *resp = raw_modify(ap, rt, res, settings, 30000);
+
+	ck_assert_msg(json_result(resp) == 0, "%s %s %s: %s", res, rt, what, resp);
+	free(resp);
+	free(what);
+}
+
+uint32_t raw_exec(struct agent_proc *ap, const char *cid, json_t *params)
+{
+	char *p = json_text(params);
+	char *body = json_text(json_pack("{s:s, s:s, s:{s:s, s:{}}}", "ContainerId", cid ? cid : Z,
+					 "ActivityId", Z, "Settings", "ProcessParameters", p,
+					 "VsockStdioRelaySettings"));
+	char *resp = raw_call(ap, GCS_MSG_EXECUTE_PROCESS_REQ, body, 20000);
+	uint32_t pid;
+
+	ck_assert_msg(json_result(resp) == 0, "ExecuteProcess %s: %s", p, resp);
+	pid = (uint32_t)json_member_uint(resp, "ProcessId");
+	ck_assert_msg(pid > 0, "ExecuteProcess: no ProcessId: %s", resp);
+	free(resp);
+	free(body);
+	free(p);
+	return pid;
+}
+
+uint32_t raw_exec_uvm(struct agent_proc *ap, const char *const *argv)
+{
+	json_t *args = json_array();
+
+	for (size_t i = 0; argv[i]; i++)
+		json_array_append_new(args, json_string(argv[i]));
+	return raw_exec(ap, NULL,
+			json_pack("{s:o, s:s, s:{s:s, s:s}}", "CommandArgs", args,
+				  "WorkingDirectory", "/", "Environment", "PATH",
+				  "/usr/sbin:/usr/bin:/sbin:/bin", "LCOW_IT_DIR", ap->dir));
+}
+
+uint64_t raw_wait_start(struct agent_proc *ap, const char *cid, uint32_t pid)
+{
+	char *body = json_text(json_pack("{s:s, s:s, s:I, s:I}", "ContainerId", cid ? cid : Z,
+					 "ActivityId", Z, "ProcessId", (json_int_t)pid,
+					 "TimeoutInMs", (json_int_t)RAW_FOREVER));
+	uint64_t id = raw_request(ap, GCS_MSG_WAIT_FOR_PROCESS_REQ, body);
+
+	free(body);
+	return id;
+}
+
+uint32_t raw_wait_end(struct agent_proc *ap, uint64_t id, int timeout_ms)
+{
+	char *body = NULL, tail[1024];
+	int rc = raw_response(ap, id, timeout_ms, &body);
+	uint32_t code;
+
+	ck_assert_msg(rc == 0, "WaitForProcess (ID %llu) was not answered within %d ms (%s)%s%s",
+		      (unsigned long long)id, timeout_ms,
+		      rc == -ETIMEDOUT ? "timed out" : "the connection closed",
+		      "; agent.log ends:\n", agent_log_tail(ap, tail, sizeof(tail)));
+	ck_assert_msg(json_result(body) == 0, "WaitForProcess: %s", body);
+	code = (uint32_t)json_member_uint(body, "ExitCode");
+	free(body);
+	return code;
+}
+
+int32_t raw_signal(struct agent_proc *ap, const char *cid, uint32_t pid, int sig)
+{
+	char *body = json_text(json_pack("{s:s, s:s, s:I, s:{s:i}}", "ContainerId", cid ? cid : Z,
+					 "ActivityId", Z, "ProcessId", (json_int_t)pid, "Options",
+					 "Signal", sig));
+	char *resp = raw_call(ap, GCS_MSG_SIGNAL_PROCESS_REQ, body, 20000);
+	int32_t r = json_result(resp);
+
+	free(resp);
+	free(body);
+	return r;
+}
+
+size_t raw_quiet(struct agent_proc *ap, int ms)
+{
+	int64_t deadline = harness_now_ms() + ms;
+	size_t n = 0;
+
+	for (;;) {
+		int64_t left = deadline - harness_now_ms();
+		int rc;
+
+		if (left <= 0)
+			return n;
+		rc = raw_read_one(ap, (int)left);
+		if (rc < 0)
+			return n;
+		n += (size_t)rc;
+	}
+}
+
+size_t raw_wait_notes(struct agent_proc *ap, size_t n, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+
+	while (ap->n_notes < n) {
+		int64_t left = deadline - harness_now_ms();
+
+		if (left <= 0 || raw_read_one(ap, (int)left) < 0)
+			break;
+	}
+	return ap->n_notes;
+}
+
+bool raw_wait_eof(struct agent_proc *ap, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+
+	/* Whatever still comes on a connection that is being lost is not looked at. */
+	for (;;) {
+		struct pollfd p = { .fd = ap->raw_fd, .events = POLLIN };
+		int64_t left = deadline - harness_now_ms();
+		char buf[65536];
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			return false;
+		n = read(ap->raw_fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		ck_assert_msg(n > 0 || errno == EINTR || errno == EAGAIN, "read: %s",
+			      strerror(errno));
+	}
+}
+
+int32_t json_result(const char *body)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	int32_t r;
+
+	ck_assert_msg(json_is_object(o), "not a JSON object: %s", body);
+	ck_assert_msg(json_is_integer(json_object_get(o, "Result")), "no Result: %s", body);
+	r = (int32_t)json_integer_value(json_object_get(o, "Result"));
+	json_decref(o);
+	return r;
+}
+
+char *json_member_str(const char *body, const char *key)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	const char *v;
+	char *s;
+
+	ck_assert_msg(json_is_object(o), "not a JSON object: %s", body);
+	v = json_string_value(json_object_get(o, key));
+	s = strdup(v ? v : "");
+	json_decref(o);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+uint64_t json_member_uint(const char *body, const char *key)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	uint64_t v;
+
+	ck_assert_msg(json_is_object(o), "not a JSON object: %s", body);
+	v = (uint64_t)json_integer_value(json_object_get(o, key));
+	json_decref(o);
+	return v;
 }
 
 static void append(char **buf, size_t *len, const char *data, size_t n)
@@ -526,4 +1157,478 @@ void fake_guest_stop(struct fake_guest *g)
 		free(g->bodies[i]);
 	gcs_transport_free(g->t);
 	pthread_mutex_destroy(&g->lock);
+}
+
+/* ---- suites ---- */
+
+struct layer_set harness_layers;
+static bool harness_layers_ok;
+static char harness_layers_error[GCS_ERROR_MESSAGE_MAX];
+static const char *harness_suite;
+
+/* Appends "; "-separated text to report. */
+static void note(char *report, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note(char *report, size_t len, const char *fmt, ...)
+{
+	size_t n;
+	va_list va;
+
+	if (!report || len == 0)
+		return;
+	n = strnlen(report, len);
+	if (n > 0 && n + 2 < len) {
+		memcpy(report + n, "; ", 3);
+		n += 2;
+	}
+	if (n + 1 >= len)
+		return;
+	va_start(va, fmt);
+	vsnprintf(report + n, len - n, fmt, va);
+	va_end(va);
+}
+
+/* /proc/<pid>/<file> with NULs turned into sep (NUL-terminated, cut at len); its length. */
+static size_t read_proc(const char *pid, const char *file, char sep, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/%s", pid, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	buf[0] = '\0';
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = sep;
+	while (n > 0 && buf[n - 1] == sep)
+		n--;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+int procs_matching(const char *needle, const char *and_also, char *report, size_t len)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		char cmd[4096];
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || atoi(de->d_name) == getpid())
+			continue;
+		if (!read_proc(de->d_name, "cmdline", ' ', cmd, sizeof(cmd)) ||
+		    !strstr(cmd, needle) || (and_also && !strstr(cmd, and_also)))
+			continue;
+		note(report, len, "pid %s: %.200s", de->d_name, cmd);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Kills every process (not us) whose command line or environment names dir. */
+static int kill_procs_naming(const char *dir, char *report, size_t len)
+{
+	char marker[448];
+	pid_t pids[256];
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	snprintf(marker, sizeof(marker), "LCOW_IT_DIR=%s", dir);
+	while ((de = readdir(d)) && n < 256) {
+		static char buf[65536];
+		pid_t pid = atoi(de->d_name);
+
+		if (pid <= 1 || pid == getpid())
+			continue;
+		if ((read_proc(de->d_name, "cmdline", ' ', buf, sizeof(buf)) && strstr(buf, dir)) ||
+		    (read_proc(de->d_name, "environ", '\n', buf, sizeof(buf)) &&
+		     strstr(buf, marker))) {
+			read_proc(de->d_name, "cmdline", ' ', buf, 200);
+			note(report, len, "killed pid %d (%s)", pid, buf);
+			kill(pid, SIGKILL);
+			pids[n++] = pid;
+		}
+	}
+	closedir(d);
+	/* Not our children: gone once /proc/<pid> is (2 s). */
+	for (int i = 0; i < n; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pids[i]);
+		for (int k = 0; k < 200 && access(path, F_OK) == 0; k++) {
+			waitpid(pids[i], NULL, WNOHANG);
+			usleep(10000);
+		}
+	}
+	return n;
+}
+
+int harness_sweep(char *report, size_t len)
+{
+	char procs[2048] = "", rest[4096] = "";
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	report[0] = '\0';
+	if (!harness_layers.dir[0])
+		return 0;
+	d = opendir(harness_layers.dir);
+	while (d && (de = readdir(d))) {
+		char dir[400];
+
+		if (strncmp(de->d_name, "t-", 2) != 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", harness_layers.dir, de->d_name);
+		n += kill_procs_naming(dir, procs, sizeof(procs));
+	}
+	if (d)
+		closedir(d);
+	n += layers_sweep_tests(&harness_layers, rest, sizeof(rest));
+	snprintf(report, len, "%s%s%s", procs, procs[0] && rest[0] ? "; " : "", rest);
+	return n;
+}
+
+static void harness_after_test(void)
+{
+	char report[8192];
+
+	if (harness_sweep(report, sizeof(report)) > 0)
+		fprintf(stderr, "%s: cleaned up after a failed test: %s\n", harness_suite, report);
+}
+
+static void harness_before_test(void)
+{
+	ck_assert_msg(harness_layers_ok, "building the layer images: %s", harness_layers_error);
+}
+
+int harness_main(const char *suite, const struct harness_test *tests, size_t n)
+{
+	Suite *s = suite_create(suite);
+	struct gcs_error err = { 0 };
+	char report[4096];
+	SRunner *sr;
+	int failed;
+
+	harness_suite = suite;
+	harness_layers_ok = layers_build(&harness_layers, &err) == 0;
+	if (!harness_layers_ok)
+		snprintf(harness_layers_error, sizeof(harness_layers_error), "%s", err.message);
+	for (size_t i = 0; i < n; i++) {
+		TCase *tc = tcase_create(tests[i].name);
+
+		tcase_set_timeout(tc, tests[i].timeout_s);
+		tcase_add_unchecked_fixture(tc, NULL, harness_after_test);
+		tcase_add_checked_fixture(tc, harness_before_test, NULL);
+		tcase_add_test(tc, tests[i].test);
+		suite_add_tcase(s, tc);
+	}
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (layers_destroy(&harness_layers, report, sizeof(report)) > 0) {
+		fprintf(stderr, "%s: left behind: %s\n", suite, report);
+		failed++;
+	}
+	return failed ? 1 : 0;
+}
+
+static int cgroups_walk(int dfd, const char *path, const char *name, int depth, char *report,
+			size_t len)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+		int fd;
+
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (strcmp(de->d_name, name) == 0) {
+			note(report, len, "cgroup %s", sub);
+			n++;
+		}
+		if (depth >= 8)
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			n += cgroups_walk(fd, sub, name, depth + 1, report, len);
+	}
+	closedir(d);
+	return n;
+}
+
+int cgroups_named(const char *name, char *report, size_t len)
+{
+	int fd = open("/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	return cgroups_walk(fd, "/sys/fs/cgroup", name, 0, report, len);
+}
+
+/* ---- containers on raw frames ---- */
+
+#define CT_OK(call) ck_assert_msg((call) == 0, "%s: %s", #call, err.message)
+
+/* hcsshim's spec after createLCOWSpec, for busybox (as test_containers.c). */
+static const char ct_spec_template[] =
+	"{\"ociVersion\":\"1.1.0\","
+	"\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},\"args\":[],"
+	"\"env\":[\"PATH=/bin:/sbin:/usr/bin\",\"TERM=xterm\"],\"cwd\":\"/\"},"
+	"\"root\":{\"path\":\"\"},\"hostname\":\"lcow-ct\","
+	"\"mounts\":["
+	"{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+	"{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+	"\"options\":[\"nosuid\",\"strictatime\",\"mode=755\",\"size=65536k\"]},"
+	"{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\","
+	"\"options\":[\"nosuid\",\"noexec\",\"newinstance\",\"ptmxmode=0666\",\"mode=0620\"]},"
+	"{\"destination\":\"/dev/shm\",\"type\":\"tmpfs\",\"source\":\"shm\","
+	"\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"mode=1777\",\"size=65536k\"]},"
+	"{\"destination\":\"/dev/mqueue\",\"type\":\"mqueue\",\"source\":\"mqueue\","
+	"\"options\":[\"nosuid\",\"noexec\",\"nodev\"]},"
+	"{\"destination\":\"/sys\",\"type\":\"sysfs\",\"source\":\"sysfs\","
+	"\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"ro\"]}],"
+	"\"linux\":{\"cgroupsPath\":\"\","
+	"\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},{\"type\":\"uts\"},"
+	"{\"type\":\"mount\"}],"
+	"\"maskedPaths\":[\"/proc/kcore\",\"/proc/keys\",\"/proc/timer_list\",\"/sys/firmware\"],"
+	"\"readonlyPaths\":[\"/proc/bus\",\"/proc/fs\",\"/proc/irq\",\"/proc/sys\","
+	"\"/proc/sysrq-trigger\"]}}";
+
+void ct_start(struct ct *c, const char *cid, bool disks, const char *const *extra)
+{
+	struct gcs_error err = { 0 };
+	char scratch[256];
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	CT_OK(env_create(&c->env, &harness_layers, &err));
+	if (disks) {
+		CT_OK(env_add_scsi(&c->env, harness_layers.base, true, 0, 1, &err));
+		CT_OK(env_add_pmem(&c->env, harness_layers.upper, 0, &err));
+		CT_OK(env_blank_image(&c->env, "scratch.img", 64 << 20, scratch, sizeof(scratch),
+				      &err));
+		CT_OK(env_add_scsi(&c->env, scratch, false, 0, 0, &err));
+	}
+	snprintf(c->cid, sizeof(c->cid), "%s", cid);
+	snprintf(c->scsi_layer, sizeof(c->scsi_layer), "%s/mounts/scsi/m0", c->env.run);
+	snprintf(c->pmem_layer, sizeof(c->pmem_layer), "%s/layers/p0", c->env.run);
+	snprintf(c->bundle, sizeof(c->bundle), "%s/gcs/c/%s", c->env.run, cid);
+	snprintf(c->rootfs, sizeof(c->rootfs), "%s/rootfs", c->bundle);
+	if (disks)
+		snprintf(c->scratch_dir, sizeof(c->scratch_dir), "%s/scratch/%s", c->bundle, cid);
+	for (size_t i = 0; c->env.args[i]; i++)
+		c->args[n++] = c->env.args[i];
+	for (size_t i = 0; extra && extra[i]; i++) {
+		ck_assert_uint_lt(n, ARRAY_SIZE(c->args) - 1);
+		c->args[n++] = extra[i];
+	}
+	c->args[n] = NULL;
+	agent_start_opts(&c->ap, &(struct agent_start_opts){ .raw = true,
+							     .args = c->args,
+							     .parent_dir = harness_layers.dir });
+	ck_assert_int_eq(env_set_agent(&c->env, c->ap.pid), 0);
+	raw_negotiate(&c->ap);
+}
+
+static void ct_expect_mounted(struct ct *c, const char *path, const char *fstype)
+{
+	char got[64];
+
+	ck_assert_msg(mount_fstype(c->ap.pid, path, got, sizeof(got)) == 0, "nothing mounted at %s",
+		      path);
+	ck_assert_msg(strcmp(got, fstype) == 0, "%s at %s, want %s", got, path, fstype);
+}
+
+static void ct_expect_unmounted(struct ct *c, const char *path)
+{
+	char got[64];
+
+	ck_assert_msg(mount_fstype(c->ap.pid, path, got, sizeof(got)) == -ENOENT,
+		      "%s still mounted at %s", got, path);
+}
+
+void ct_storage_up(struct ct *c)
+{
+	raw_modify_ok(&c->ap, "Add", "MappedVirtualDisk",
+		      json_pack("{s:s, s:i, s:b, s:[s]}", "MountPath", c->scsi_layer, "Lun", 1,
+				"ReadOnly", 1, "Options", "ro"));
+	ct_expect_mounted(c, c->scsi_layer, "ext4");
+	raw_modify_ok(&c->ap, "Add", "VPMemDevice", json_pack("{s:s}", "MountPath", c->pmem_layer));
+	ct_expect_mounted(c, c->pmem_layer, "ext4");
+	raw_modify_ok(&c->ap, "Add", "MappedVirtualDisk",
+		      json_pack("{s:s, s:b, s:s}", "MountPath", c->bundle, "EnsureFilesystem", 1,
+				"Filesystem", "ext4"));
+	ct_expect_mounted(c, c->bundle, "ext4");
+	raw_modify_ok(&c->ap, "Add", "CombinedLayers",
+		      json_pack("{s:s, s:s, s:[{s:s}, {s:s}], s:s}", "ContainerID", c->cid,
+				"ContainerRootPath", c->rootfs, "Layers", "Path", c->pmem_layer,
+				"Path", c->scsi_layer, "ScratchPath", c->scratch_dir));
+	ct_expect_mounted(c, c->rootfs, "overlay");
+}
+
+void ct_storage_down(struct ct *c)
+{
+	raw_modify_ok(&c->ap, "Remove", "CombinedLayers",
+		      json_pack("{s:s}", "ContainerRootPath", c->rootfs));
+	ct_expect_unmounted(c, c->rootfs);
+	raw_modify_ok(&c->ap, "Remove", "MappedVirtualDisk",
+		      json_pack("{s:s}", "MountPath", c->bundle));
+	ct_expect_unmounted(c, c->bundle);
+	raw_modify_ok(&c->ap, "Remove", "SCSIDevice", json_object());
+	raw_modify_ok(&c->ap, "Remove", "VPMemDevice",
+		      json_pack("{s:s}", "MountPath", c->pmem_layer));
+	ct_expect_unmounted(c, c->pmem_layer);
+	raw_modify_ok(&c->ap, "Remove", "MappedVirtualDisk",
+		      json_pack("{s:s}", "MountPath", c->scsi_layer));
+	ct_expect_unmounted(c, c->scsi_layer);
+	raw_modify_ok(&c->ap, "Remove", "SCSIDevice", json_pack("{s:i}", "Lun", 1));
+}
+
+json_t *ct_spec(struct ct *c, const char *script)
+{
+	json_error_t jerr;
+	json_t *spec = json_loads(ct_spec_template, 0, &jerr);
+
+	ck_assert_msg(spec != NULL, "spec template: %s", jerr.text);
+	json_object_set_new(json_object_get(spec, "process"), "args",
+			    json_pack("[s, s, s]", "/bin/sh", "-c", script));
+	json_object_set_new(json_object_get(spec, "root"), "path", json_string(c->rootfs));
+	return spec;
+}
+
+char *ct_create_body(struct ct *c, const char *id, const char *bundle, json_t *spec)
+{
+	char *config =
+		json_text(json_pack("{s:{s:i, s:i}, s:s, s:o, s:s}", "SchemaVersion", "Major", 2,
+				    "Minor", 1, "OciBundlePath", bundle, "OciSpecification", spec,
+				    "ScratchDirPath", c->scratch_dir));
+	char *body = json_text(json_pack("{s:s, s:s, s:s}", "ContainerId", id ? id : c->cid,
+					 "ActivityId", Z, "ContainerConfig", config));
+
+	free(config);
+	return body;
+}
+
+char *ct_create(struct ct *c, json_t *spec, int timeout_ms)
+{
+	char *body = ct_create_body(c, NULL, c->bundle, spec);
+	char *resp = raw_call(&c->ap, GCS_MSG_CREATE_REQ, body, timeout_ms);
+
+	free(body);
+	return resp;
+}
+
+static char *ct_base(struct ct *c)
+{
+	return json_text(json_pack("{s:s, s:s}", "ContainerId", c->cid, "ActivityId", Z));
+}
+
+uint32_t ct_start_init(struct ct *c)
+{
+	char *base = ct_base(c);
+
+	free(raw_call_result(&c->ap, GCS_MSG_START_REQ, base, 0, 20000));
+	free(base);
+	return raw_exec(&c->ap, c->cid, json_object());
+}
+
+uint32_t ct_exec(struct ct *c, const char *const *argv)
+{
+	json_t *args = json_array();
+
+	for (size_t i = 0; argv[i]; i++)
+		json_array_append_new(args, json_string(argv[i]));
+	return raw_exec(&c->ap, c->cid,
+			json_pack("{s:{s:b, s:{s:i, s:i}, s:o, s:[s], s:s}}", "OciProcess",
+				  "terminal", 0, "user", "uid", 0, "gid", 0, "args", args, "env",
+				  "PATH=/bin:/sbin:/usr/bin", "cwd", "/"));
+}
+
+void ct_wait_ready(struct ct *c)
+{
+	int64_t deadline = harness_now_ms() + 10000;
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/ready", c->rootfs);
+	while (stat(p, &st) < 0) {
+		ck_assert_msg(harness_now_ms() < deadline, "the init of %s did not write /ready",
+			      c->cid);
+		usleep(10000);
+	}
+}
+
+bool ct_runc_state(struct ct *c, const char *id)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", c->env.runc_root, id ? id : c->cid);
+	return lstat(p, &st) == 0;
+}
+
+void ct_delete(struct ct *c)
+{
+	char *base = ct_base(c);
+
+	free(raw_call_result(&c->ap, GCS_MSG_DELETE_CONTAINER_STATE_REQ, base, 0, 20000));
+	free(base);
+	ck_assert_msg(!ct_runc_state(c, NULL), "runc state of %s left after DeleteContainerState",
+		      c->cid);
+}
+
+void ct_check_leftovers(struct ct *c)
+{
+	char report[4096] = "";
+
+	ck_assert_msg(env_leftovers(&c->env, c->ap.pid, report, sizeof(report)) == 0,
+		      "left behind by the agent: %s", report);
+	ck_assert_msg(cgroups_named(c->cid, report, sizeof(report)) == 0, "left behind: %s",
+		      report);
+}
+
+void ct_finish(struct ct *c)
+{
+	char report[4096] = "";
+	char dir[sizeof(c->env.dir)];
+	struct stat st;
+
+	c->env.agent = 0;
+	snprintf(dir, sizeof(dir), "%s", c->env.dir);
+	ck_assert_msg(env_destroy(&c->env, report, sizeof(report)) == 0, "teardown found: %s",
+		      report);
+	report[0] = '\0';
+	ck_assert_msg(loops_backed_under(c->env.suite, report, sizeof(report)) == 0,
+		      "loop devices left: %s", report);
+	ck_assert_msg(stat(dir, &st) < 0 && errno == ENOENT, "%s is still there", dir);
+}
+
+void ct_stop(struct ct *c)
+{
+	ct_check_leftovers(c);
+	agent_stop(&c->ap);
+	ct_finish(c);
 }

@@ -286,7 +286,8 @@ int harness_sweep(char *report, size_t len);
 /* Directories named name under /sys/fs/cgroup (any hierarchy, any depth). */
 int cgroups_named(const char *name, char *report, size_t len);
 /*
- * Processes (not us) whose command line, arguments joined with spaces, contains needle and
+ * Processes (not us, not an agent) whose command line, arguments joined with spaces, contains
+ * needle and
  * and_also (NULL: needle only).
  */
 int procs_matching(const char *needle, const char *and_also, char *report, size_t len);

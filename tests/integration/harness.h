@@ -287,8 +287,7 @@ int harness_sweep(char *report, size_t len);
 int cgroups_named(const char *name, char *report, size_t len);
 /*
  * Processes (not us, not an agent) whose command line, arguments joined with spaces, contains
- * needle and
- * and_also (NULL: needle only).
+ * needle and and_also (NULL: needle only).
  */
 int procs_matching(const char *needle, const char *and_also, char *report, size_t len);
 

@@ -66,11 +66,11 @@ static void agent_start(struct agent *a, const char *agent_path, bool run_root, 
 		dup2(null, 1);
 		dup2(null, 2);
 		if (run_root)
-			execl(agent_path, "gcs", "--transport", spec, "--reconnect", "0", "--run-root", run,
-			      "--log-level", "error", NULL);
+			execl(agent_path, "gcs", "--transport", spec, "--reconnect", "0",
+			      "--run-root", run, "--log-level", "error", NULL);
 		else
-			execl(agent_path, "gcs", "--transport", spec, "--reconnect", "0", "--log-level",
-			      "error", NULL);
+			execl(agent_path, "gcs", "--transport", spec, "--reconnect", "0",
+			      "--log-level", "error", NULL);
 		_exit(127);
 	}
 	if (gcs_bridge_connect(a->b, &err) < 0)

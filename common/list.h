@@ -11,7 +11,9 @@ struct list {
 	{                        \
 		&(name), &(name) \
 	}
+#ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_for_each_safe(pos, tmp, head)                               \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
@@ -25,6 +27,12 @@ static inline void list_init(struct list *l)
 static inline int list_empty(const struct list *l)
 {
 	return l->next == l;
+}
+
+/* An entry that was list_init'ed or list_del'ed is linked nowhere. */
+static inline int list_linked(const struct list *n)
+{
+	return n->next != n;
 }
 
 static inline void list_add_tail(struct list *head, struct list *n)

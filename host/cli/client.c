@@ -239,11 +239,11 @@ static int await_ready(int fd, const char *uvm, int timeout_ms, struct gcs_error
 {
 	char buf[GCS_ERROR_MESSAGE_MAX + 16];
 	size_t len = 0;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = time_now_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - time_now_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left) == 0)
@@ -344,7 +344,7 @@ static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, boo
 static int lock_uvms(int timeout_ms, int *ret_fd)
 {
 	char p[PATH_MAX];
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = time_now_ms() + timeout_ms;
 	int fd;
 
 	if (pathf(p, sizeof(p), "%s/u/.lock", store_root()) < 0)
@@ -353,7 +353,7 @@ static int lock_uvms(int timeout_ms, int *ret_fd)
 	if (fd < 0)
 		return -errno;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || now_ms() > deadline) {
+		if (errno != EWOULDBLOCK || time_now_ms() > deadline) {
 			int rc = errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 			close(fd);
 			return rc;

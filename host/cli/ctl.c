@@ -87,7 +87,7 @@ static int wait_fd(int fd, short events, long long deadline)
 		int left = -1, rc;
 
 		if (deadline >= 0) {
-			long long l = deadline - now_ms();
+			long long l = deadline - time_now_ms();
 			if (l <= 0)
 				return -ETIMEDOUT;
 			left = (int)l;
@@ -111,7 +111,7 @@ int ctl_send(struct ctl_conn *c, json_t *msg, const int *fds, size_t n_fds)
 		struct cmsghdr align;
 	} cbuf;
 	size_t len, off = 0;
-	long long deadline = now_ms() + 30000;
+	long long deadline = time_now_ms() + 30000;
 
 	if (!text || n_fds > CTL_MAX_FDS)
 		return -EINVAL;
@@ -170,7 +170,7 @@ static void take_fds(struct ctl_conn *c, struct msghdr *mh)
 
 int ctl_recv(struct ctl_conn *c, int timeout_ms, json_t **ret, int *fds, size_t *n_fds)
 {
-	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : time_now_ms() + timeout_ms;
 	size_t max_fds = n_fds ? *n_fds : 0;
 	char *nl;
 	json_t *j;

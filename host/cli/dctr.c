@@ -125,7 +125,7 @@ static int uvm_runc(struct daemon *d, const char *const *args, struct gcs_error 
 	struct gcs_process *p = NULL;
 	char out[1024] = "", msg[512];
 	size_t n = 0, k = 0;
-	long long deadline = now_ms() + HELPER_MS;
+	long long deadline = time_now_ms() + HELPER_MS;
 	uint32_t code;
 	int fds[2], rc;
 
@@ -146,7 +146,7 @@ static int uvm_runc(struct daemon *d, const char *const *args, struct gcs_error 
 	while (fds[0] >= 0 || fds[1] >= 0) {
 		struct pollfd pf[2] = { { .fd = fds[0], .events = POLLIN },
 					{ .fd = fds[1], .events = POLLIN } };
-		long long left = deadline - now_ms();
+		long long left = deadline - time_now_ms();
 		if (left <= 0 || poll(pf, 2, (int)left) <= 0)
 			break;
 		for (int i = 0; i < 2; i++) {

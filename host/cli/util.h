@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "cleanup.h"
+#include "timeutil.h"
 
 /* snprintf into a path buffer: -ENAMETOOLONG when it does not fit. */
 int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -22,8 +23,6 @@ int json_write_file(const char *path, json_t *j);
 int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen);
 
 /* "2024-05-01T12:00:00.123456789Z", as runc writes times. */
-void time_rfc3339(char *buf, size_t len);
-long long now_ms(void);
 
 /* A container or UVM ID as runc accepts it: [A-Za-z0-9_+.-], 1-128 bytes, not "." or "..". */
 bool id_valid(const char *id);

@@ -37,6 +37,7 @@
 
 #include "cleanup.h"
 #include "transport.h"
+#include "timeutil.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS (120 * 1000)
 #define DEFAULT_CALL_TIMEOUT_MS (5 * 60 * 1000)
@@ -101,17 +102,9 @@ struct gcs_bridge {
 
 /* ---- small helpers ---- */
 
-int64_t bridge_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t bridge_deadline(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : bridge_now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : time_now_ms() + timeout_ms;
 }
 
 int bridge_time_left(int64_t deadline)
@@ -120,7 +113,7 @@ int bridge_time_left(int64_t deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - bridge_now_ms();
+	left = deadline - time_now_ms();
 	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 

@@ -27,7 +27,6 @@ void bridge_log(const struct gcs_bridge *b, enum gcs_log_level level, const char
 int bridge_thread_create(pthread_t *ret, void *(*fn)(void *), void *arg);
 
 /* Milliseconds on CLOCK_MONOTONIC; deadlines are absolute in this clock, -1 = none. */
-int64_t bridge_now_ms(void);
 int64_t bridge_deadline(int timeout_ms);
 /* What is left of a deadline as a poll()-style timeout: -1 for none, else >= 0. */
 int bridge_time_left(int64_t deadline);

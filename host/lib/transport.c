@@ -19,6 +19,7 @@
 #include <linux/vm_sockets.h>
 
 #include "cleanup.h"
+#include "timeutil.h"
 
 #define LISTEN_BACKLOG 16
 
@@ -174,17 +175,9 @@ int gcs_transport_listen(const struct gcs_transport *t, uint32_t port, int *ret_
 	return -EINVAL;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int gcs_transport_accept(int listen_fd, int timeout_ms, int *ret_fd)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : time_now_ms() + timeout_ms;
 
 	if (listen_fd < 0 || !ret_fd)
 		return -EINVAL;
@@ -193,7 +186,7 @@ int gcs_transport_accept(int listen_fd, int timeout_ms, int *ret_fd)
 		int timeout = -1, n, fd;
 
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - time_now_ms();
 			timeout = left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 		}
 		n = poll(&pfd, 1, timeout);

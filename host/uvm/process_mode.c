@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "timeutil.h"
 
 #define MAX_CONTROLLERS 4
 #define MAX_LUNS 64
@@ -65,14 +66,6 @@ struct spawn_msg {
 };
 
 enum { MSG_PID = 1, MSG_ERROR = 2 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int pathf(char *buf, size_t len, const char *fmt, ...)
@@ -226,14 +219,14 @@ static int loop_attach(const char *path, bool ro, unsigned long long limit, int 
  */
 static int loop_release(int nr, int fd, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = time_now_ms() + timeout_ms;
 
 	if (fd >= 0) {
 		ioctl(fd, LOOP_CLR_FD);
 		close(fd);
 	}
 	while (loop_bound(nr)) {
-		if (now_ms() > deadline)
+		if (time_now_ms() > deadline)
 			return -EBUSY;
 		usleep(5000);
 	}
@@ -431,14 +424,14 @@ static int unmount_under(const char *dir)
 
 static void reap_holder(struct lcow_puvm *u)
 {
-	long long deadline = now_ms() + 10000;
+	long long deadline = time_now_ms() + 10000;
 
 	if (u->holder <= 0)
 		return;
 	/* The holder kills the agent (PID 1: the whole namespace) and exits once it is gone. */
 	kill(u->holder, SIGTERM);
 	while (waitpid(u->holder, NULL, WNOHANG) == 0) {
-		if (now_ms() > deadline) {
+		if (time_now_ms() > deadline) {
 			if (u->agent > 0)
 				kill(u->agent, SIGKILL);
 			kill(u->holder, SIGKILL);
@@ -640,12 +633,12 @@ static void log_tail(const char *path, char *buf, size_t len)
 /* Reads the holder's reports until EOF (the agent's exec) or an error. */
 static int spawn_result(struct lcow_puvm *u, int fd, struct gcs_error *err)
 {
-	long long deadline = now_ms() + 10000;
+	long long deadline = time_now_ms() + 10000;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		struct spawn_msg m;
-		long long left = deadline - now_ms();
+		long long left = deadline - time_now_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left) == 0)
@@ -779,7 +772,7 @@ int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
 		lcow_puvm_stop(u);
 		return rc;
 	}
-	deadline = now_ms() + (o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 20000);
+	deadline = time_now_ms() + (o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 20000);
 	for (;;) {
 		struct gcs_error e = { 0 };
 		char tail[300];
@@ -804,7 +797,7 @@ int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
 			lcow_puvm_stop(u);
 			return -ECHILD;
 		}
-		if (now_ms() > deadline) {
+		if (time_now_ms() > deadline) {
 			gcs_error_set(err, -ETIMEDOUT, HR_FAIL,
 				      "the agent did not connect within %d ms (see %s/agent.log)",
 				      o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 20000, u->dir);

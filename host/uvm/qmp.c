@@ -1,5 +1,6 @@
 /* QMP over a Unix socket: one JSON object per line, events interleaved with replies. */
 #include "qmp.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,14 +11,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* Reads one line-delimited JSON object; events are recorded and returned too. */
 static int read_msg(struct qmp *q, long long deadline, json_t **ret)
@@ -45,7 +38,7 @@ static int read_msg(struct qmp *q, long long deadline, json_t **ret)
 		if (q->len == sizeof(q->buf))
 			return -EMSGSIZE;
 		{
-			long long left = deadline - now_ms();
+			long long left = deadline - time_now_ms();
 			struct pollfd p = { .fd = q->fd, .events = POLLIN };
 			ssize_t r;
 			if (left <= 0)
@@ -91,7 +84,7 @@ static int read_reply(struct qmp *q, long long deadline, char *errbuf, size_t er
 int qmp_connect(struct qmp *q, const char *path, int timeout_ms, char *errbuf, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = time_now_ms() + timeout_ms;
 	json_t *greeting;
 	int rc;
 
@@ -106,7 +99,7 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms, char *errbuf, s
 		rc = -errno;
 		close(q->fd);
 		q->fd = -1;
-		if (now_ms() >= deadline) {
+		if (time_now_ms() >= deadline) {
 			snprintf(errbuf, errlen, "QMP socket %s: %s", path, strerror(-rc));
 			return rc;
 		}
@@ -133,12 +126,12 @@ int qmp_execute(struct qmp *q, const char *cmd, int timeout_ms, char *errbuf, si
 		snprintf(errbuf, errlen, "QMP: write: %s", strerror(errno));
 		return -EIO;
 	}
-	return read_reply(q, now_ms() + timeout_ms, errbuf, errlen);
+	return read_reply(q, time_now_ms() + timeout_ms, errbuf, errlen);
 }
 
 int qmp_wait_deleted(struct qmp *q, const char *id, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = time_now_ms() + timeout_ms;
 
 	for (;;) {
 		json_t *o;

@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "qmp.h"
+#include "timeutil.h"
 
 #define GUEST_CID 3
 #define DEFAULT_AGENT "-e 1 /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json -loglevel debug"
@@ -46,14 +47,6 @@ struct lcow_uvm {
 	void (*on_log)(void *user, const char *line);
 	void *user;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static void say(struct lcow_uvm *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct lcow_uvm *u, const char *fmt, ...)
@@ -203,13 +196,13 @@ void lcow_uvm_stop(struct lcow_uvm *u)
 
 static int wait_for_socket(const char *path, pid_t owner, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = time_now_ms() + timeout_ms;
 	struct stat st;
 
 	while (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
 		if (!alive(owner, NULL))
 			return -ECHILD;
-		if (now_ms() > deadline)
+		if (time_now_ms() > deadline)
 			return -ETIMEDOUT;
 		usleep(10000);
 	}
@@ -382,7 +375,7 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 		return rc;
 	}
 	snprintf(log, sizeof(log), "%s/qemu.log", u->dir);
-	t0 = now_ms();
+	t0 = time_now_ms();
 	u->qemu = spawn(argv, log);
 	say(u, "uvm: started QEMU pid %d (console %s)", u->qemu, u->console);
 
@@ -414,7 +407,7 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 			lcow_uvm_stop(u);
 			return -ECHILD;
 		}
-		if (now_ms() > deadline) {
+		if (time_now_ms() > deadline) {
 			gcs_error_set(err, -ETIMEDOUT, HR_FAIL,
 				      "the agent did not connect within %d ms; see %s",
 				      o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 60000,
@@ -423,7 +416,7 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 			return -ETIMEDOUT;
 		}
 	}
-	u->boot_ms = (int)(now_ms() - t0);
+	u->boot_ms = (int)(time_now_ms() - t0);
 	rc = qmp_connect(&u->qmp, u->qmp_path, 10000, errbuf, sizeof(errbuf));
 	if (rc < 0)
 		say(u, "uvm: no QMP, disks cannot be hot-plugged: %s", errbuf);

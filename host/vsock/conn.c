@@ -33,9 +33,9 @@ struct conn *conn_new(struct vsock_dev *d, uint32_t local_port, uint32_t peer_po
 	c->fd = fd;
 	c->buf_alloc = d->cfg.buf_alloc;
 	evloop_source_init(&c->src, fd, on_uds);
-	vlist_init(&c->pnode);
-	vlist_add_tail(&d->conns, &c->node);
-	vlist_add_tail(&d->hash[vsock_dev_hash(local_port, peer_port)], &c->hnode);
+	list_init(&c->pnode);
+	list_add_tail(&d->conns, &c->node);
+	list_add_tail(&d->hash[vsock_dev_hash(local_port, peer_port)], &c->hnode);
 	d->nconns++;
 	return c;
 }
@@ -59,8 +59,8 @@ static void drop_txbuf(struct conn *c)
 
 static void unschedule(struct conn *c)
 {
-	if (vlist_linked(&c->pnode)) {
-		vlist_del(&c->pnode);
+	if (list_linked(&c->pnode)) {
+		list_del(&c->pnode);
 		c->dev->npending--;
 	}
 }
@@ -70,8 +70,8 @@ void conn_free(struct conn *c)
 	close_fd(c);
 	drop_txbuf(c);
 	unschedule(c);
-	vlist_del(&c->hnode);
-	vlist_del(&c->node);
+	list_del(&c->hnode);
+	list_del(&c->node);
 	c->dev->nconns--;
 	free(c);
 }
@@ -79,8 +79,8 @@ void conn_free(struct conn *c)
 void conn_queue(struct conn *c, unsigned what)
 {
 	c->pending |= what;
-	if (c->pending && !vlist_linked(&c->pnode)) {
-		vlist_add_tail(&c->dev->pending, &c->pnode);
+	if (c->pending && !list_linked(&c->pnode)) {
+		list_add_tail(&c->dev->pending, &c->pnode);
 		c->dev->npending++;
 	}
 }
@@ -90,7 +90,7 @@ static void make_dead(struct conn *c)
 {
 	c->state = CONN_DEAD;
 	c->deadline_ms = 0;
-	vlist_del(&c->hnode);
+	list_del(&c->hnode);
 }
 
 void conn_kill(struct conn *c, bool send_rst)

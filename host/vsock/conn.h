@@ -11,7 +11,7 @@
 #include <sys/uio.h>
 
 #include "evloop.h"
-#include "vlist.h"
+#include "list.h"
 #include "vsock_pkt.h"
 
 struct vsock_dev;
@@ -34,9 +34,9 @@ enum conn_state {
 
 struct conn {
 	struct vsock_dev *dev;
-	struct vlist node; /* dev->conns */
-	struct vlist hnode; /* hash bucket; unlinked once dead */
-	struct vlist pnode; /* dev->pending */
+	struct list node; /* dev->conns */
+	struct list hnode; /* hash bucket; unlinked once dead */
+	struct list pnode; /* dev->pending */
 	uint32_t local_port; /* host side */
 	uint32_t peer_port; /* guest side */
 	enum conn_state state;

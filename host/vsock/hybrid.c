@@ -16,7 +16,7 @@
 
 struct door_client {
 	struct door *door;
-	struct vlist node;
+	struct list node;
 	struct evloop_source src;
 	int fd;
 	size_t len;
@@ -135,7 +135,7 @@ static void client_free(struct door_client *k)
 	struct door *d = k->door;
 
 	evloop_unwatch(d->loop, &k->src);
-	vlist_del(&k->node);
+	list_del(&k->node);
 	d->nclients--;
 	if (k->fd >= 0)
 		close(k->fd);
@@ -218,7 +218,7 @@ static void on_accept(struct evloop_source *s, uint32_t events)
 		k->fd = fd;
 		k->deadline_ms = evloop_now_ms() + d->timeout_ms;
 		evloop_source_init(&k->src, fd, on_client);
-		vlist_add_tail(&d->clients, &k->node);
+		list_add_tail(&d->clients, &k->node);
 		d->nclients++;
 		if (evloop_watch(d->loop, &k->src, EPOLLIN | EPOLLRDHUP) < 0)
 			client_free(k);
@@ -232,7 +232,7 @@ int door_open(struct door *d, struct evloop *loop, const char *path, int timeout
 
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
-	vlist_init(&d->clients);
+	list_init(&d->clients);
 	d->loop = loop;
 	d->timeout_ms = timeout_ms > 0 ? timeout_ms : HYBRID_DEFAULT_DOOR_TIMEOUT_MS;
 	d->ready = ready;
@@ -258,10 +258,9 @@ int door_open(struct door *d, struct evloop *loop, const char *path, int timeout
 
 void door_drop_clients(struct door *d)
 {
-	struct vlist *p, *t;
+	struct list *p, *t;
 
-	vlist_for_each_safe(p, t, &d->clients)
-		client_free(vlist_entry(p, struct door_client, node));
+	list_for_each_safe(p, t, &d->clients) client_free(list_entry(p, struct door_client, node));
 }
 
 void door_close(struct door *d)
@@ -285,8 +284,8 @@ int door_timeout(const struct door *d, int64_t now)
 
 	if (!d->path)
 		return -1;
-	for (const struct vlist *p = d->clients.next; p != &d->clients; p = p->next) {
-		const struct door_client *k = vlist_entry(p, struct door_client, node);
+	for (const struct list *p = d->clients.next; p != &d->clients; p = p->next) {
+		const struct door_client *k = list_entry(p, struct door_client, node);
 		int64_t left = k->deadline_ms > now ? k->deadline_ms - now : 0;
 
 		if (best < 0 || left < best)
@@ -297,13 +296,13 @@ int door_timeout(const struct door *d, int64_t now)
 
 void door_expire(struct door *d, int64_t now)
 {
-	struct vlist *p, *t;
+	struct list *p, *t;
 
 	if (!d->path)
 		return;
-	vlist_for_each_safe(p, t, &d->clients)
+	list_for_each_safe(p, t, &d->clients)
 	{
-		struct door_client *k = vlist_entry(p, struct door_client, node);
+		struct door_client *k = list_entry(p, struct door_client, node);
 
 		if (k->deadline_ms <= now) {
 			vlog_warning("hybrid: no CONNECT line within %d ms: closed", d->timeout_ms);

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 
 #include "evloop.h"
-#include "vlist.h"
+#include "list.h"
 
 /* The CONNECT line, '\n' included, is at most this long (Firecracker: 32). */
 #define HYBRID_LINE_MAX 32
@@ -46,7 +46,7 @@ struct door {
 	char *path;
 	int fd;
 	struct evloop_source src;
-	struct vlist clients; /* accepted, line not complete yet */
+	struct list clients; /* accepted, line not complete yet */
 	unsigned nclients;
 	int timeout_ms;
 	door_ready_fn ready;

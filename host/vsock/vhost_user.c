@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "vlist.h"
+#include "list.h"
 #include "vlog.h"
 
 struct vring_state {

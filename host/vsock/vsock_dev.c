@@ -33,20 +33,20 @@ int vsock_dev_init(struct vsock_dev *d, struct evloop *loop, const struct vsock_
 		return -ENOMEM;
 	d->cfg.uds_base = d->uds_base;
 	d->loop = loop;
-	vlist_init(&d->conns);
-	vlist_init(&d->pending);
+	list_init(&d->conns);
+	list_init(&d->pending);
 	for (unsigned i = 0; i < VSOCK_HASH_SIZE; i++)
-		vlist_init(&d->hash[i]);
+		list_init(&d->hash[i]);
 	d->next_port = VSOCK_FIRST_HOST_PORT;
 	return 0;
 }
 
 void vsock_dev_reset(struct vsock_dev *d)
 {
-	struct vlist *p, *t;
+	struct list *p, *t;
 	unsigned n = d->nconns;
 
-	vlist_for_each_safe(p, t, &d->conns) conn_free(vlist_entry(p, struct conn, node));
+	list_for_each_safe(p, t, &d->conns) conn_free(list_entry(p, struct conn, node));
 	if (n)
 		vlog_info("vsock: device reset: %u connection(s) closed", n);
 	d->rst_head = d->rst_count = 0;
@@ -75,10 +75,10 @@ bool vsock_dev_ready(const struct vsock_dev *d)
 
 struct conn *vsock_dev_lookup(const struct vsock_dev *d, uint32_t local_port, uint32_t peer_port)
 {
-	const struct vlist *b = &d->hash[vsock_dev_hash(local_port, peer_port)];
+	const struct list *b = &d->hash[vsock_dev_hash(local_port, peer_port)];
 
-	for (const struct vlist *p = b->next; p != b; p = p->next) {
-		struct conn *c = vlist_entry(p, struct conn, hnode);
+	for (const struct list *p = b->next; p != b; p = p->next) {
+		struct conn *c = list_entry(p, struct conn, hnode);
 
 		if (c->local_port == local_port && c->peer_port == peer_port)
 			return c;
@@ -98,8 +98,8 @@ void vsock_dev_queue_rst(struct vsock_dev *d, uint32_t local_port, uint32_t peer
 
 static bool port_in_use(const struct vsock_dev *d, uint32_t port)
 {
-	for (const struct vlist *p = d->conns.next; p != &d->conns; p = p->next)
-		if (vlist_entry(p, struct conn, node)->local_port == port)
+	for (const struct list *p = d->conns.next; p != &d->conns; p = p->next)
+		if (list_entry(p, struct conn, node)->local_port == port)
 			return true;
 	return false;
 }
@@ -242,13 +242,13 @@ int vsock_dev_rx_packet(struct vsock_dev *d, const struct iovec *buf, unsigned n
 	}
 	/* Each pending connection gets at most one try per call; served ones go to the back. */
 	for (unsigned budget = d->npending; !found && budget > 0 && d->npending; budget--) {
-		struct conn *c = vlist_entry(d->pending.next, struct conn, pnode);
+		struct conn *c = list_entry(d->pending.next, struct conn, pnode);
 
 		found = conn_fill(c, buf, n, space, &h) > 0;
-		if (vlist_linked(&c->pnode)) {
-			vlist_del(&c->pnode);
+		if (list_linked(&c->pnode)) {
+			list_del(&c->pnode);
 			if (c->pending)
-				vlist_add_tail(&d->pending, &c->pnode);
+				list_add_tail(&d->pending, &c->pnode);
 			else
 				d->npending--;
 		}
@@ -344,11 +344,11 @@ static void fill_rx(struct vsock_dev *d)
 
 void vsock_dev_gc(struct vsock_dev *d)
 {
-	struct vlist *p, *t;
+	struct list *p, *t;
 
-	vlist_for_each_safe(p, t, &d->conns)
+	list_for_each_safe(p, t, &d->conns)
 	{
-		struct conn *c = vlist_entry(p, struct conn, node);
+		struct conn *c = list_entry(p, struct conn, node);
 
 		if (c->state == CONN_DEAD && !c->pending && c->fd < 0)
 			conn_free(c);
@@ -366,8 +366,8 @@ int vsock_dev_timeout(const struct vsock_dev *d, int64_t now)
 {
 	int64_t best = -1;
 
-	for (const struct vlist *p = d->conns.next; p != &d->conns; p = p->next) {
-		const struct conn *c = vlist_entry(p, struct conn, node);
+	for (const struct list *p = d->conns.next; p != &d->conns; p = p->next) {
+		const struct conn *c = list_entry(p, struct conn, node);
 		int64_t left;
 
 		if (!c->deadline_ms)
@@ -381,7 +381,7 @@ int vsock_dev_timeout(const struct vsock_dev *d, int64_t now)
 
 void vsock_dev_expire(struct vsock_dev *d, int64_t now)
 {
-	struct vlist *p, *t;
+	struct list *p, *t;
 
-	vlist_for_each_safe(p, t, &d->conns) conn_expire(vlist_entry(p, struct conn, node), now);
+	list_for_each_safe(p, t, &d->conns) conn_expire(list_entry(p, struct conn, node), now);
 }

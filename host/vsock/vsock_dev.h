@@ -12,7 +12,7 @@
 
 #include "evloop.h"
 #include "virtq.h"
-#include "vlist.h"
+#include "list.h"
 #include "vsock_pkt.h"
 
 /* Firecracker's range for host-initiated local ports: [2^30, 2^31), round robin. */
@@ -45,9 +45,9 @@ struct vsock_dev {
 	char *uds_base;
 	struct evloop *loop;
 	struct virtq *rx, *tx; /* vrings 0 and 1 */
-	struct vlist conns; /* every connection */
-	struct vlist hash[VSOCK_HASH_SIZE];
-	struct vlist pending; /* connections with something for the RX queue, round robin */
+	struct list conns; /* every connection */
+	struct list hash[VSOCK_HASH_SIZE];
+	struct list pending; /* connections with something for the RX queue, round robin */
 	unsigned npending;
 	unsigned nconns;
 	uint32_t next_port;

@@ -486,9 +486,13 @@ static void on_started(struct call *call, struct runtime_result *r)
 	struct gcs_error err = { 0 };
 
 	call_free(call);
+	c->starting = false;
 	if (r->error < 0) {
 		gcs_error_set(&err, r->error, HR_FAIL, "start %s: %s", c->id, r->message);
 		exec_finish(op, -EIO, &err, 0);
+		/* no answer carried its pid: nobody will wait for an init that is gone already */
+		if (c->init_done)
+			notify(c);
 		return;
 	}
 	struct gcs_proto_execute_process_resp resp = { .process_id = (uint32_t)c->init_pid };
@@ -511,6 +515,7 @@ static void start_init(struct exec_op *op)
 		exec_finish(op, -EIO, &err, 0);
 		return;
 	}
+	c->starting = true;
 	if (c->terminal) {
 		if (op->fds[0] >= 0)
 			process_relay(c->init, RELAY_TO_PROCESS, TAKE_FD(op->fds[0]),
@@ -532,6 +537,7 @@ static void start_init(struct exec_op *op)
 	rc = container_rt(c)->start(c->a, c->id, call_done, call, &call->rt);
 	if (rc < 0) {
 		call_free(call);
+		c->starting = false;
 		gcs_error_set(&err, rc, HR_FAIL, "start %s: cannot run %s: %s", c->id,
 			      container_rt(c)->name, strerror(-rc));
 		exec_finish(op, -EIO, &err, 0);
@@ -682,8 +688,11 @@ static void container_process_done(struct container *c, pid_t pid, int exit_code
 						  &call->rt) < 0)
 			call_free(call);
 	}
-	/* Never started: nobody will wait for it, so tell the host now. */
-	if (c->state == C_CREATED || c->state == C_CREATING)
+	/*
+	 * Never started: nobody will wait for it, so tell the host now. (An init that exits while
+	 * its start is still in flight is waited for: the host gets its pid from the answer.)
+	 */
+	if ((c->state == C_CREATED || c->state == C_CREATING) && !c->starting)
 		notify(c);
 	c->state = C_STOPPED;
 }

@@ -30,6 +30,7 @@ struct container {
 	bool terminal;
 	bool own_pid_ns;
 	bool paused;
+	bool starting; /* the runtime's start of the init is in flight */
 	pid_t init_pid;
 	struct process *init;
 	int io[3]; /* our ends of the init's pipes: stdin (write), stdout, stderr (read) */

@@ -13,10 +13,11 @@
 #include "cleanup.h"
 #include "path.h"
 #include "rootpath.h"
+#include "fsutil.h"
 
 int hostpath_open_root(struct agent *a)
 {
-	int rc = path_mkdir_p(a->opt.run_root, 0755, NULL);
+	int rc = mkdir_p(a->opt.run_root, 0755);
 
 	if (rc < 0)
 		return rc;

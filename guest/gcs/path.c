@@ -99,37 +99,3 @@ int path_check_inside(const char *path, const char *root)
 		return -errno;
 	return path_is_within(real, real_root) ? 0 : -EXDEV;
 }
-
-int path_mkdir_p(const char *path, mode_t mode, bool *ret_created)
-{
-	char buf[PATH_MAX];
-	bool created = false;
-	struct stat st;
-
-	if (strlen(path) >= sizeof(buf) || path[0] != '/')
-		return -EINVAL;
-	strcpy(buf, path);
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-
-		*p = '\0';
-		if (mkdir(buf, mode) == 0) {
-			created = saved == '\0';
-		} else if (errno == EEXIST) {
-			if (stat(buf, &st) < 0)
-				return -errno;
-			if (!S_ISDIR(st.st_mode))
-				return -ENOTDIR;
-		} else {
-			return -errno;
-		}
-		*p = saved;
-		if (saved == '\0')
-			break;
-	}
-	if (ret_created)
-		*ret_created = created;
-	return 0;
-}

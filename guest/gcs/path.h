@@ -29,10 +29,3 @@ int path_join(char *buf, size_t len, const char *a, const char *b);
  * a component cannot be resolved (a dangling symlink is -ENOENT).
  */
 int path_check_inside(const char *path, const char *root);
-
-/*
- * mkdir -p with mode for the directories it creates. *ret_created tells whether path itself
- * was created here (the caller removes only what it made). An existing non-directory is
- * -ENOTDIR.
- */
-int path_mkdir_p(const char *path, mode_t mode, bool *ret_created);

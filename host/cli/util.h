@@ -7,11 +7,9 @@
 #include <sys/types.h>
 
 #include "cleanup.h"
+#include "fsutil.h"
 #include "timeutil.h"
 
-/* snprintf into a path buffer: -ENAMETOOLONG when it does not fit. */
-int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int mkdir_p(const char *path, mode_t mode);
 /* Removes path and everything under it, never crossing into another filesystem. */
 int rm_rf(const char *path);
 /* Writes text to path through a temporary file and rename (what runc does for pid files). */

@@ -27,6 +27,7 @@
 #include "path.h"
 #include "runtime.h"
 #include "testutil.h"
+#include "fsutil.h"
 
 #define STUB LCOW_TESTDATA "/../stubs/runc"
 #define WAIT_MS 10000
@@ -244,7 +245,7 @@ static void setup(void)
 	t.a.opt.runtime_timeout_ms = WAIT_MS;
 	snprintf(t.work, sizeof(t.work), "%s/gcs/runtime", t.a.opt.run_root);
 	snprintf(t.record, sizeof(t.record), "%s/argv", t.dir);
-	ck_assert_int_eq(path_mkdir_p(t.a.opt.runc_root, 0700, NULL), 0);
+	ck_assert_int_eq(mkdir_p(t.a.opt.runc_root, 0700), 0);
 	ck_assert_int_eq(hostpath_open_root(&t.a), 0);
 	/* A copy, executable whatever the checkout did to the mode. */
 	snprintf(cmd, sizeof(cmd), "cp %s %s && chmod 0755 %s", STUB, t.a.opt.runc, t.a.opt.runc);

@@ -45,6 +45,7 @@
 #include "storage_dev.h"
 #include "storage_mount.h"
 #include "testutil.h"
+#include "fsutil.h"
 
 #define Z GCS_NULL_GUID_STRING
 #define GUID0 "df6d0690-79e5-55b6-a5ec-c1e2f77f580a"
@@ -77,8 +78,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static const char *pathf(char *buf, const char *fmt, ...)
+static const char *tpathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const char *tpathf(char *buf, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -90,8 +91,7 @@ static const char *pathf(char *buf, const char *fmt, ...)
 
 static void mkdirs(const char *path)
 {
-	ck_assert_msg(path_mkdir_p(path, 0755, NULL) == 0, "mkdir -p %s: %s", path,
-		      strerror(errno));
+	ck_assert_msg(mkdir_p(path, 0755) == 0, "mkdir -p %s: %s", path, strerror(errno));
 }
 
 static void write_file(const char *path, const char *text)
@@ -193,7 +193,7 @@ static int loop_attach(const char *file, const char *name)
 	ck_assert_int_ge(lfd, 0);
 	close(ffd);
 	close(ctl);
-	ck_assert_int_eq(symlink(dev, pathf(link, "%s/%s", t.dev, name)), 0);
+	ck_assert_int_eq(symlink(dev, tpathf(link, "%s/%s", t.dev, name)), 0);
 	return lfd;
 }
 
@@ -202,9 +202,9 @@ static void fake_vmbus_disk(unsigned ctl, unsigned host, unsigned lun, const cha
 {
 	char p[PATH_MAX];
 
-	mkdirs(pathf(p, "%s/bus/vmbus/devices/%s/host%u", t.sys,
-		     gcs_proto_scsi_controller_guid(ctl), host));
-	mkdirs(pathf(p, "%s/bus/scsi/devices/%u:0:0:%u/block/%s", t.sys, host, lun, disk));
+	mkdirs(tpathf(p, "%s/bus/vmbus/devices/%s/host%u", t.sys,
+		      gcs_proto_scsi_controller_guid(ctl), host));
+	mkdirs(tpathf(p, "%s/bus/scsi/devices/%u:0:0:%u/block/%s", t.sys, host, lun, disk));
 }
 
 /* The bridge's part: what the agent queues goes straight to the host's end. */
@@ -329,11 +329,11 @@ static void setup(void)
 	ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare: %s (the suite needs root)",
 		      strerror(errno));
 	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	pathf(t.dir, "%s/tXXXXXX", base);
+	tpathf(t.dir, "%s/tXXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(t.dir));
-	mkdirs(pathf(t.run, "%s/run", t.dir));
-	mkdirs(pathf(t.sys, "%s/sys", t.dir));
-	mkdirs(pathf(t.dev, "%s/dev", t.dir));
+	mkdirs(tpathf(t.run, "%s/run", t.dir));
+	mkdirs(tpathf(t.sys, "%s/sys", t.dir));
+	mkdirs(tpathf(t.dev, "%s/dev", t.dir));
 
 	memset(&t.a, 0, sizeof(t.a));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -358,7 +358,7 @@ static void setup(void)
 	{
 		char spec[PATH_MAX];
 		ck_assert_int_eq(
-			transport_parse(pathf(spec, "unix:%s/hv", t.dir), &t.a.opt.transport), 0);
+			transport_parse(tpathf(spec, "unix:%s/hv", t.dir), &t.a.opt.transport), 0);
 	}
 	storage_set_device_timeout_ms(5000);
 }
@@ -396,12 +396,12 @@ START_TEST(test_check_path_good)
 {
 	char p[PATH_MAX];
 
-	ck_assert_int_eq(check(pathf(p, "%s/a", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/gcs/c/abc/rootfs", t.run)), 0);
-	mkdirs(pathf(p, "%s/mounts/scsi", t.run));
-	ck_assert_int_eq(check(pathf(p, "%s/mounts/scsi/m0", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/mounts/scsi", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/.hidden/..x/...", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/a", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/gcs/c/abc/rootfs", t.run)), 0);
+	mkdirs(tpathf(p, "%s/mounts/scsi", t.run));
+	ck_assert_int_eq(check(tpathf(p, "%s/mounts/scsi/m0", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/mounts/scsi", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/.hidden/..x/...", t.run)), 0);
 }
 END_TEST
 
@@ -412,16 +412,16 @@ START_TEST(test_check_path_lexical)
 	ck_assert_int_eq(check(""), -EINVAL);
 	ck_assert_int_eq(check(NULL), -EINVAL);
 	ck_assert_int_eq(check("run/a"), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/a/../b", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/..", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/./a", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/a/.", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s//a", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/a/", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/a/../b", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/..", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/./a", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/a/.", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s//a", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/a/", t.run)), -EINVAL);
 	/* the root itself is not strictly below it, and neither is its parent or a sibling */
 	ck_assert_int_eq(check(t.run), -EINVAL);
 	ck_assert_int_eq(check(t.dir), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%sx/a", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%sx/a", t.run)), -EINVAL);
 	ck_assert_int_eq(check("/etc/passwd"), -EINVAL);
 	ck_assert_int_eq(check("/"), -EINVAL);
 }
@@ -432,36 +432,36 @@ START_TEST(test_check_path_symlinks)
 	char p[PATH_MAX], target[PATH_MAX];
 
 	/* pointing outside: as a component, as the final name, relative, dangling */
-	ck_assert_int_eq(symlink("/etc", pathf(p, "%s/out", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/out/x", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/out/passwd", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/out", t.run)), -EINVAL);
-	ck_assert_int_eq(symlink("../..", pathf(p, "%s/up", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/up/new", t.run)), -EINVAL);
-	ck_assert_int_eq(symlink("/nonexistent/lcow", pathf(p, "%s/dangling", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/dangling", t.run)), -EINVAL);
+	ck_assert_int_eq(symlink("/etc", tpathf(p, "%s/out", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/out/x", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/out/passwd", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/out", t.run)), -EINVAL);
+	ck_assert_int_eq(symlink("../..", tpathf(p, "%s/up", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/up/new", t.run)), -EINVAL);
+	ck_assert_int_eq(symlink("/nonexistent/lcow", tpathf(p, "%s/dangling", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/dangling", t.run)), -EINVAL);
 	/* pointing inside: refused too (no symlink under the run root is followed) */
-	mkdirs(pathf(target, "%s/real/dir", t.run));
-	ck_assert_int_eq(symlink(target, pathf(p, "%s/in", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/in/x/y", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/in", t.run)), -EINVAL);
-	ck_assert_int_eq(symlink("real", pathf(p, "%s/rel", t.run)), 0);
-	ck_assert_int_eq(check(pathf(p, "%s/rel/dir/z", t.run)), -EINVAL);
-	ck_assert_int_eq(check(pathf(p, "%s/real/dir/z", t.run)), 0);
+	mkdirs(tpathf(target, "%s/real/dir", t.run));
+	ck_assert_int_eq(symlink(target, tpathf(p, "%s/in", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/in/x/y", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/in", t.run)), -EINVAL);
+	ck_assert_int_eq(symlink("real", tpathf(p, "%s/rel", t.run)), 0);
+	ck_assert_int_eq(check(tpathf(p, "%s/rel/dir/z", t.run)), -EINVAL);
+	ck_assert_int_eq(check(tpathf(p, "%s/real/dir/z", t.run)), 0);
 	/* a handler refuses such a path and creates nothing */
 	ck_assert_fails(modify("Add", "CombinedLayers",
-			       pathf(p,
-				     "{\"ContainerRootPath\":\"%s/out/rootfs\",\"Layers\":"
-				     "[{\"Path\":\"%s/real\"}]}",
-				     t.run, t.run)),
+			       tpathf(p,
+				      "{\"ContainerRootPath\":\"%s/out/rootfs\",\"Layers\":"
+				      "[{\"Path\":\"%s/real\"}]}",
+				      t.run, t.run)),
 			HR_INVALIDARG, "goes through a symlink");
 	ck_assert(!exists("/etc/rootfs"));
 	/* a symlink inside as the mount point itself: mount would follow it, unmount would not */
 	ck_assert_fails(modify("Add", "CombinedLayers",
-			       pathf(p,
-				     "{\"ContainerRootPath\":\"%s/in\",\"Layers\":"
-				     "[{\"Path\":\"%s/real\"}]}",
-				     t.run, t.run)),
+			       tpathf(p,
+				      "{\"ContainerRootPath\":\"%s/in\",\"Layers\":"
+				      "[{\"Path\":\"%s/real\"}]}",
+				      t.run, t.run)),
 			HR_INVALIDARG, "symlink");
 }
 END_TEST
@@ -483,12 +483,12 @@ START_TEST(test_path_helpers)
 	ck_assert_str_eq(buf, "/a");
 	ck_assert_int_eq(path_dirname("/a", buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "/");
-	ck_assert_int_eq(path_mkdir_p(pathf(p, "%s/x/y/z", t.run), 0755, &created), 0);
+	ck_assert_int_eq(mkdir_p_created(tpathf(p, "%s/x/y/z", t.run), 0755, &created), 0);
 	ck_assert(created);
-	ck_assert_int_eq(path_mkdir_p(p, 0755, &created), 0);
+	ck_assert_int_eq(mkdir_p_created(p, 0755, &created), 0);
 	ck_assert(!created);
-	write_file(pathf(p, "%s/file", t.run), "x");
-	ck_assert_int_eq(path_mkdir_p(pathf(p, "%s/file/sub", t.run), 0755, NULL), -ENOTDIR);
+	write_file(tpathf(p, "%s/file", t.run), "x");
+	ck_assert_int_eq(mkdir_p(tpathf(p, "%s/file/sub", t.run), 0755), -ENOTDIR);
 }
 END_TEST
 
@@ -514,14 +514,14 @@ START_TEST(test_scsi_vmbus)
 	/* the disk shows in sysfs before its node exists */
 	ck_assert_int_eq(resolve(1, 2, 0, out, &err), -EAGAIN);
 	ck_assert_ptr_nonnull(strstr(err.message, "does not exist"));
-	write_file(pathf(p, "%s/sdc", t.dev), "");
+	write_file(tpathf(p, "%s/sdc", t.dev), "");
 	ck_assert_int_eq(resolve(1, 2, 0, out, &err), 0);
-	ck_assert_str_eq(out, pathf(p, "%s/sdc", t.dev));
+	ck_assert_str_eq(out, tpathf(p, "%s/sdc", t.dev));
 	/* a partition */
 	ck_assert_int_eq(resolve(1, 2, 1, out, &err), -EAGAIN);
-	write_file(pathf(p, "%s/sdc1", t.dev), "");
+	write_file(tpathf(p, "%s/sdc1", t.dev), "");
 	ck_assert_int_eq(resolve(1, 2, 1, out, &err), 0);
-	ck_assert_str_eq(out, pathf(p, "%s/sdc1", t.dev));
+	ck_assert_str_eq(out, tpathf(p, "%s/sdc1", t.dev));
 	/* another LUN, another controller, an index out of range */
 	ck_assert_int_eq(resolve(1, 3, 0, out, &err), -EAGAIN);
 	ck_assert_ptr_nonnull(strstr(err.message, "LUN 3"));
@@ -530,7 +530,7 @@ START_TEST(test_scsi_vmbus)
 	ck_assert_int_eq(resolve(4, 0, 0, out, &err), -EINVAL);
 	ck_assert_int_eq(err.hresult, HR_INVALIDARG);
 	/* two block devices for one LUN */
-	mkdirs(pathf(p, "%s/bus/scsi/devices/3:0:0:2/block/sdd", t.sys));
+	mkdirs(tpathf(p, "%s/bus/scsi/devices/3:0:0:2/block/sdd", t.sys));
 	ck_assert_int_eq(resolve(1, 2, 0, out, &err), -ENOTUNIQ);
 }
 END_TEST
@@ -546,14 +546,14 @@ START_TEST(test_scsi_virtio)
 
 	/* no VMBus: virtio-scsi controllers in ascending virtio number, not name order */
 	for (size_t i = 0; i < 3; i++) {
-		mkdirs(pathf(p, "%s/bus/virtio/drivers/virtio_scsi/virtio%u/host%u", t.sys,
-			     ctls[i].virtio, ctls[i].host));
-		mkdirs(pathf(p, "%s/bus/virtio/drivers/virtio_scsi/virtio%u/driver", t.sys,
-			     ctls[i].virtio));
+		mkdirs(tpathf(p, "%s/bus/virtio/drivers/virtio_scsi/virtio%u/host%u", t.sys,
+			      ctls[i].virtio, ctls[i].host));
+		mkdirs(tpathf(p, "%s/bus/virtio/drivers/virtio_scsi/virtio%u/driver", t.sys,
+			      ctls[i].virtio));
 	}
-	write_file(pathf(p, "%s/bus/virtio/drivers/virtio_scsi/bind", t.sys), "");
-	write_file(pathf(p, "%s/bus/virtio/drivers/virtio_scsi/uevent", t.sys), "");
-	mkdirs(pathf(p, "%s/bus/virtio/drivers/virtio_scsi/module", t.sys));
+	write_file(tpathf(p, "%s/bus/virtio/drivers/virtio_scsi/bind", t.sys), "");
+	write_file(tpathf(p, "%s/bus/virtio/drivers/virtio_scsi/uevent", t.sys), "");
+	mkdirs(tpathf(p, "%s/bus/virtio/drivers/virtio_scsi/module", t.sys));
 	ck_assert_int_eq(storage_scsi_host(t.sys, 0, &host, &err), 0);
 	ck_assert_uint_eq(host, 1);
 	ck_assert_int_eq(storage_scsi_host(t.sys, 1, &host, &err), 0);
@@ -563,10 +563,10 @@ START_TEST(test_scsi_virtio)
 	ck_assert_int_eq(storage_scsi_host(t.sys, 3, &host, &err), -EAGAIN);
 	ck_assert_ptr_nonnull(strstr(err.message, "only 3 virtio-scsi controllers"));
 
-	mkdirs(pathf(p, "%s/bus/scsi/devices/3:0:0:0/block/sdb", t.sys));
-	write_file(pathf(p, "%s/sdb", t.dev), "");
+	mkdirs(tpathf(p, "%s/bus/scsi/devices/3:0:0:0/block/sdb", t.sys));
+	write_file(tpathf(p, "%s/sdb", t.dev), "");
 	ck_assert_int_eq(resolve(1, 0, 0, out, &err), 0);
-	ck_assert_str_eq(out, pathf(p, "%s/sdb", t.dev));
+	ck_assert_str_eq(out, tpathf(p, "%s/sdb", t.dev));
 }
 END_TEST
 
@@ -595,7 +595,7 @@ START_TEST(test_scsi_timeout)
 	struct reply r;
 
 	/* the controller is there, LUN 5 never shows up */
-	mkdirs(pathf(p, "%s/bus/vmbus/devices/" GUID0 "/host0", t.sys));
+	mkdirs(tpathf(p, "%s/bus/vmbus/devices/" GUID0 "/host0", t.sys));
 	storage_set_device_timeout_ms(150);
 	snprintf(settings, sizeof(settings), "{\"MountPath\":\"%s/m/m0\",\"Lun\":5}", t.run);
 	start = now_ms();
@@ -606,7 +606,7 @@ START_TEST(test_scsi_timeout)
 	ck_assert_ptr_nonnull(strstr(r.message, "LUN 5"));
 	ck_assert_ptr_nonnull(strstr(r.message, "MappedVirtualDisk Add"));
 	/* nothing was created or kept */
-	ck_assert(!exists(pathf(p, "%s/m", t.run)));
+	ck_assert(!exists(tpathf(p, "%s/m", t.run)));
 	storage_dump(&t.a, p, sizeof(p));
 	ck_assert_str_eq(p, "");
 	/* a missing pmem device is waited for the same way */
@@ -623,7 +623,7 @@ START_TEST(test_scsi_device_remove)
 	/* nothing to delete: success */
 	ck_assert_ok(modify("Remove", "SCSIDevice", "{\"Lun\":4}"));
 	ck_assert_ok(modify("Remove", "SCSIDevice", "{\"Controller\":3,\"Lun\":1}"));
-	write_file(pathf(p, "%s/bus/scsi/devices/2:0:0:1/delete", t.sys), "");
+	write_file(tpathf(p, "%s/bus/scsi/devices/2:0:0:1/delete", t.sys), "");
 	ck_assert_ok(modify("Remove", "SCSIDevice", "{\"Lun\":1}"));
 	ck_assert_str_eq(read_file(p, buf, sizeof(buf)), "1\n");
 	ck_assert_fails(modify("Add", "SCSIDevice", "{\"Lun\":1}"), HR_FAIL,
@@ -640,16 +640,16 @@ START_TEST(test_fs_probe)
 	struct gcs_error err = { 0 };
 	char p[PATH_MAX], type[16];
 
-	make_image(pathf(p, "%s/zero.img", t.dir), 8 << 20, false);
+	make_image(tpathf(p, "%s/zero.img", t.dir), 8 << 20, false);
 	ck_assert_int_eq(storage_fs_probe(p, type, sizeof(type), &err), 0);
 	ck_assert_str_eq(type, "");
-	make_image(pathf(p, "%s/ext4.img", t.dir), 8 << 20, true);
+	make_image(tpathf(p, "%s/ext4.img", t.dir), 8 << 20, true);
 	ck_assert_int_eq(storage_fs_probe(p, type, sizeof(type), &err), 0);
 	ck_assert_str_eq(type, "ext4");
-	make_image(pathf(p, "%s/tiny.img", t.dir), 100, false);
+	make_image(tpathf(p, "%s/tiny.img", t.dir), 100, false);
 	ck_assert_int_eq(storage_fs_probe(p, type, sizeof(type), &err), 0);
 	ck_assert_str_eq(type, "");
-	ck_assert_int_eq(storage_fs_probe(pathf(p, "%s/missing", t.dir), type, sizeof(type), &err),
+	ck_assert_int_eq(storage_fs_probe(tpathf(p, "%s/missing", t.dir), type, sizeof(type), &err),
 			 -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err.message, "missing"));
 	ck_assert(storage_fs_supported("ext4"));
@@ -732,7 +732,7 @@ START_TEST(test_pmem_mapping_checks)
 	ck_assert_fails(modify("Add", "VPMemDevice", s), HR_NOTIMPL, "VerityInfo");
 	ck_assert_fails(modify("Add", "VPMemDevice", "{\"MountPath\":\"/etc/p0\"}"), HR_INVALIDARG,
 			"MountPath");
-	ck_assert(!exists(pathf(s, "%s/layers", t.run)));
+	ck_assert(!exists(tpathf(s, "%s/layers", t.run)));
 }
 END_TEST
 
@@ -783,7 +783,7 @@ START_TEST(test_mvd_refusals)
 	ck_assert_fails(modify("Add", "MappedVirtualDisk", s), HR_INVALIDARG, "Filesystem");
 	ck_assert_fails(modify("Add", "MappedVirtualDisk", "{\"MountPath\":\"relative/m0\"}"),
 			HR_INVALIDARG, "MountPath");
-	ck_assert(!exists(pathf(p, "%s/m0", t.run)));
+	ck_assert(!exists(tpathf(p, "%s/m0", t.run)));
 }
 END_TEST
 
@@ -795,10 +795,10 @@ START_TEST(test_mvd_lifecycle)
 	struct statvfs sv;
 	int lfd;
 
-	make_image(pathf(img, "%s/scratch.img", t.dir), 32 << 20, false);
+	make_image(tpathf(img, "%s/scratch.img", t.dir), 32 << 20, false);
 	fake_vmbus_disk(0, 0, 1, "sdb");
 	lfd = loop_attach(img, "sdb");
-	pathf(mp, "%s/gcs/c/abc", t.run);
+	tpathf(mp, "%s/gcs/c/abc", t.run);
 
 	/* a blank disk is formatted (mkfs.ext4 as a helper), then mounted */
 	snprintf(
@@ -808,7 +808,7 @@ START_TEST(test_mvd_lifecycle)
 	ck_assert_ok(modify("Add", "MappedVirtualDisk", s));
 	close(lfd); /* the mount holds the loop device now */
 	ck_assert(is_mount(mp));
-	write_file(pathf(p, "%s/kept", mp), "data");
+	write_file(tpathf(p, "%s/kept", mp), "data");
 	storage_dump(&t.a, p, sizeof(p));
 	ck_assert_ptr_nonnull(strstr(p, mp));
 	ck_assert_ptr_nonnull(strstr(p, "MappedVirtualDisk"));
@@ -816,16 +816,18 @@ START_TEST(test_mvd_lifecycle)
 	/* the path is taken; the LUN cannot be unplugged under the mount */
 	ck_assert_fails(modify("Add", "MappedVirtualDisk", s), HR_INVALIDARG, "already in use");
 	ck_assert_fails(modify("Remove", "SCSIDevice", "{\"Lun\":1}"), HR_FAIL, "still in use");
-	ck_assert_fails(modify("Remove", "VPMemDevice", pathf(p, "{\"MountPath\":\"%s\"}", mp)),
+	ck_assert_fails(modify("Remove", "VPMemDevice", tpathf(p, "{\"MountPath\":\"%s\"}", mp)),
 			HR_INVALIDARG, "set up by MappedVirtualDisk");
 
 	/* Remove: unmounted, the directory it created removed; a second Remove is harmless */
-	ck_assert_ok(modify("Remove", "MappedVirtualDisk", pathf(p, "{\"MountPath\":\"%s\"}", mp)));
+	ck_assert_ok(
+		modify("Remove", "MappedVirtualDisk", tpathf(p, "{\"MountPath\":\"%s\"}", mp)));
 	ck_assert(!exists(mp));
-	ck_assert_ok(modify("Remove", "MappedVirtualDisk", pathf(p, "{\"MountPath\":\"%s\"}", mp)));
+	ck_assert_ok(
+		modify("Remove", "MappedVirtualDisk", tpathf(p, "{\"MountPath\":\"%s\"}", mp)));
 
 	/* again, read-only: the filesystem is kept (not formatted twice) and mounted ro */
-	unlink(pathf(p, "%s/sdb", t.dev));
+	unlink(tpathf(p, "%s/sdb", t.dev));
 	lfd = loop_attach(img, "sdb");
 	snprintf(s, sizeof(s),
 		 "{\"MountPath\":\"%s\",\"Lun\":1,\"ReadOnly\":true,\"Options\":[\"ro\",\"nodev\"],"
@@ -833,11 +835,12 @@ START_TEST(test_mvd_lifecycle)
 		 mp);
 	ck_assert_ok(modify("Add", "MappedVirtualDisk", s));
 	close(lfd);
-	ck_assert_str_eq(read_file(pathf(p, "%s/kept", mp), buf, sizeof(buf)), "data");
+	ck_assert_str_eq(read_file(tpathf(p, "%s/kept", mp), buf, sizeof(buf)), "data");
 	ck_assert_int_eq(statvfs(mp, &sv), 0);
 	ck_assert(sv.f_flag & ST_RDONLY);
 	ck_assert(sv.f_flag & ST_NODEV);
-	ck_assert_ok(modify("Remove", "MappedVirtualDisk", pathf(p, "{\"MountPath\":\"%s\"}", mp)));
+	ck_assert_ok(
+		modify("Remove", "MappedVirtualDisk", tpathf(p, "{\"MountPath\":\"%s\"}", mp)));
 	ck_assert(!is_mount(mp));
 }
 END_TEST
@@ -854,7 +857,7 @@ static void on_node_arrives(struct loop_timer *tm)
 	char from[PATH_MAX], to[PATH_MAX];
 
 	(void)tm;
-	ck_assert_int_eq(rename(pathf(from, "%s/later", t.dev), pathf(to, "%s/sde", t.dev)), 0);
+	ck_assert_int_eq(rename(tpathf(from, "%s/later", t.dev), tpathf(to, "%s/sde", t.dev)), 0);
 }
 
 START_TEST(test_mvd_waits_for_disk)
@@ -864,11 +867,11 @@ START_TEST(test_mvd_waits_for_disk)
 	int64_t start;
 	int lfd;
 
-	make_image(pathf(img, "%s/late.img", t.dir), 8 << 20, true);
+	make_image(tpathf(img, "%s/late.img", t.dir), 8 << 20, true);
 	lfd = loop_attach(img, "later");
 	loop_timer_arm(t.a.loop, &disk, 60, on_disk_arrives);
 	loop_timer_arm(t.a.loop, &node, 120, on_node_arrives);
-	pathf(mp, "%s/late", t.run);
+	tpathf(mp, "%s/late", t.run);
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s\",\"Controller\":2,\"Lun\":9}", mp);
 	start = now_ms();
 	ck_assert_ok(modify("Add", "MappedVirtualDisk", s));
@@ -884,23 +887,24 @@ START_TEST(test_mvd_blockdev_and_errors)
 	ssize_t n;
 	int lfd;
 
-	make_image(pathf(img, "%s/disk.img", t.dir), 4 << 20, false);
+	make_image(tpathf(img, "%s/disk.img", t.dir), 4 << 20, false);
 	fake_vmbus_disk(1, 4, 0, "sdc");
 	lfd = loop_attach(img, "sdc");
 
 	/* BlockDev: a symlink to the device instead of a mount */
-	pathf(mp, "%s/blk/dev0", t.run);
+	tpathf(mp, "%s/blk/dev0", t.run);
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s\",\"Controller\":1,\"BlockDev\":true}", mp);
 	ck_assert_ok(modify("Add", "MappedVirtualDisk", s));
 	n = readlink(mp, target, sizeof(target) - 1);
 	ck_assert_int_gt(n, 0);
 	target[n] = '\0';
-	ck_assert_str_eq(target, pathf(p, "%s/sdc", t.dev));
-	ck_assert_ok(modify("Remove", "MappedVirtualDisk", pathf(p, "{\"MountPath\":\"%s\"}", mp)));
+	ck_assert_str_eq(target, tpathf(p, "%s/sdc", t.dev));
+	ck_assert_ok(
+		modify("Remove", "MappedVirtualDisk", tpathf(p, "{\"MountPath\":\"%s\"}", mp)));
 	ck_assert(!exists(mp));
 
 	/* a blank disk without EnsureFilesystem does not mount: a clear error, nothing left */
-	pathf(mp, "%s/m/blank", t.run);
+	tpathf(mp, "%s/m/blank", t.run);
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s\",\"Controller\":1}", mp);
 	ck_assert_fails(modify("Add", "MappedVirtualDisk", s), HR_FAIL, "mount ");
 	ck_assert(!exists(mp));
@@ -916,16 +920,16 @@ START_TEST(test_pmem_mount)
 	struct statvfs sv;
 	int lfd;
 
-	make_image(pathf(img, "%s/layer.img", t.dir), 8 << 20, true);
+	make_image(tpathf(img, "%s/layer.img", t.dir), 8 << 20, true);
 	lfd = loop_attach(img, "pmem0");
 	/* DeviceNumber 0 is left out by hcsshim (omitempty) */
-	pathf(mp, "%s/layers/p0", t.run);
-	ck_assert_ok(modify("Add", "VPMemDevice", pathf(p, "{\"MountPath\":\"%s\"}", mp)));
+	tpathf(mp, "%s/layers/p0", t.run);
+	ck_assert_ok(modify("Add", "VPMemDevice", tpathf(p, "{\"MountPath\":\"%s\"}", mp)));
 	close(lfd);
 	ck_assert(is_mount(mp));
 	ck_assert_int_eq(statvfs(mp, &sv), 0);
 	ck_assert(sv.f_flag & ST_RDONLY);
-	ck_assert_ok(modify("Remove", "VPMemDevice", pathf(p, "{\"MountPath\":\"%s\"}", mp)));
+	ck_assert_ok(modify("Remove", "VPMemDevice", tpathf(p, "{\"MountPath\":\"%s\"}", mp)));
 	ck_assert(!exists(mp));
 }
 END_TEST
@@ -937,11 +941,11 @@ static void make_layers(char *l1, char *l2)
 {
 	char p[PATH_MAX];
 
-	pathf(l1, "%s/layers/l1", t.run);
-	pathf(l2, "%s/layers/l2", t.run);
-	write_file(pathf(p, "%s/a", l1), "top");
-	write_file(pathf(p, "%s/a", l2), "bottom");
-	write_file(pathf(p, "%s/b", l2), "b");
+	tpathf(l1, "%s/layers/l1", t.run);
+	tpathf(l2, "%s/layers/l2", t.run);
+	write_file(tpathf(p, "%s/a", l1), "top");
+	write_file(tpathf(p, "%s/a", l2), "bottom");
+	write_file(tpathf(p, "%s/b", l2), "b");
 }
 
 START_TEST(test_layers_overlay)
@@ -950,9 +954,9 @@ START_TEST(test_layers_overlay)
 	char s[4 * PATH_MAX], buf[16];
 
 	make_layers(l1, l2);
-	pathf(root, "%s/gcs/c/C/rootfs", t.run);
-	pathf(scratch, "%s/gcs/c/C/scratch/C", t.run);
-	mkdirs(pathf(p, "%s/gcs/c/C", t.run));
+	tpathf(root, "%s/gcs/c/C/rootfs", t.run);
+	tpathf(scratch, "%s/gcs/c/C/scratch/C", t.run);
+	mkdirs(tpathf(p, "%s/gcs/c/C", t.run));
 	snprintf(
 		s, sizeof(s),
 		"{\"ContainerID\":\"C\",\"ContainerRootPath\":\"%s\",\"Layers\":[{\"Path\":\"%s\"},"
@@ -961,20 +965,20 @@ START_TEST(test_layers_overlay)
 	ck_assert_ok(modify(NULL, "CombinedLayers", s));
 	ck_assert(is_mount(root));
 	/* the first layer is the top-most */
-	ck_assert_str_eq(read_file(pathf(p, "%s/a", root), buf, sizeof(buf)), "top");
-	ck_assert_str_eq(read_file(pathf(p, "%s/b", root), buf, sizeof(buf)), "b");
-	write_file(pathf(p, "%s/c", root), "new");
-	ck_assert_str_eq(read_file(pathf(p, "%s/upper/c", scratch), buf, sizeof(buf)), "new");
-	ck_assert(exists(pathf(p, "%s/work", scratch)));
+	ck_assert_str_eq(read_file(tpathf(p, "%s/a", root), buf, sizeof(buf)), "top");
+	ck_assert_str_eq(read_file(tpathf(p, "%s/b", root), buf, sizeof(buf)), "b");
+	write_file(tpathf(p, "%s/c", root), "new");
+	ck_assert_str_eq(read_file(tpathf(p, "%s/upper/c", scratch), buf, sizeof(buf)), "new");
+	ck_assert(exists(tpathf(p, "%s/work", scratch)));
 	/* the bundle directory is an ancestor of the scratch: no bind */
-	ck_assert(!is_mount(pathf(p, "%s/gcs/c/C", t.run)));
+	ck_assert(!is_mount(tpathf(p, "%s/gcs/c/C", t.run)));
 	ck_assert_fails(modify("Add", "CombinedLayers", s), HR_INVALIDARG, "already in use");
 
 	/* Remove sends only ContainerRootPath */
 	ck_assert_ok(modify("Remove", "CombinedLayers",
-			    pathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
+			    tpathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
 	ck_assert(!exists(root));
-	ck_assert(exists(pathf(p, "%s/upper/c", scratch)));
+	ck_assert(exists(tpathf(p, "%s/upper/c", scratch)));
 }
 END_TEST
 
@@ -985,29 +989,29 @@ START_TEST(test_layers_read_only)
 
 	make_layers(l1, l2);
 	/* two layers, no scratch: a read-only overlay */
-	pathf(root, "%s/ro2/rootfs", t.run);
+	tpathf(root, "%s/ro2/rootfs", t.run);
 	snprintf(s, sizeof(s),
 		 "{\"ContainerRootPath\":\"%s\",\"Layers\":[{\"Path\":\"%s\"},{\"Path\":\"%s\"}]}",
 		 root, l1, l2);
 	ck_assert_ok(modify("Add", "CombinedLayers", s));
-	ck_assert_str_eq(read_file(pathf(p, "%s/b", root), buf, sizeof(buf)), "b");
-	fd = open(pathf(p, "%s/new", root), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_str_eq(read_file(tpathf(p, "%s/b", root), buf, sizeof(buf)), "b");
+	fd = open(tpathf(p, "%s/new", root), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	ck_assert_int_lt(fd, 0);
 	ck_assert_int_eq(errno, EROFS);
 	ck_assert_ok(modify("Remove", "CombinedLayers",
-			    pathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
+			    tpathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
 
 	/* one layer, no scratch: overlayfs needs two lowers, so a read-only bind */
-	pathf(root, "%s/ro1/rootfs", t.run);
+	tpathf(root, "%s/ro1/rootfs", t.run);
 	snprintf(s, sizeof(s), "{\"ContainerRootPath\":\"%s\",\"Layers\":[{\"Path\":\"%s\"}]}",
 		 root, l2);
 	ck_assert_ok(modify("Add", "CombinedLayers", s));
-	ck_assert_str_eq(read_file(pathf(p, "%s/a", root), buf, sizeof(buf)), "bottom");
-	fd = open(pathf(p, "%s/new", root), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_str_eq(read_file(tpathf(p, "%s/a", root), buf, sizeof(buf)), "bottom");
+	fd = open(tpathf(p, "%s/new", root), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	ck_assert_int_lt(fd, 0);
 	ck_assert_int_eq(errno, EROFS);
 	ck_assert_ok(modify("Remove", "CombinedLayers",
-			    pathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
+			    tpathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
 	ck_assert(!exists(root));
 }
 END_TEST
@@ -1019,9 +1023,9 @@ START_TEST(test_layers_bundle_bind)
 
 	make_layers(l1, l2);
 	/* a shared scratch: the sandbox S's disk holds container X's scratch */
-	pathf(scratch, "%s/gcs/c/S/scratch/X", t.run);
-	pathf(bundle, "%s/gcs/c/X", t.run);
-	pathf(root, "%s/rootfs", bundle);
+	tpathf(scratch, "%s/gcs/c/S/scratch/X", t.run);
+	tpathf(bundle, "%s/gcs/c/X", t.run);
+	tpathf(root, "%s/rootfs", bundle);
 	snprintf(s, sizeof(s),
 		 "{\"ContainerRootPath\":\"%s\",\"Layers\":[{\"Path\":\"%s\"},{\"Path\":\"%s\"}],"
 		 "\"ScratchPath\":\"%s\"}",
@@ -1030,17 +1034,17 @@ START_TEST(test_layers_bundle_bind)
 	/* the bundle lives on the scratch: <ScratchPath>/bundle bound onto dirname(root) */
 	ck_assert(is_mount(bundle));
 	ck_assert(is_mount(root));
-	write_file(pathf(p, "%s/config.json", bundle), "{}");
-	ck_assert_str_eq(read_file(pathf(p, "%s/bundle/config.json", scratch), buf, sizeof(buf)),
+	write_file(tpathf(p, "%s/config.json", bundle), "{}");
+	ck_assert_str_eq(read_file(tpathf(p, "%s/bundle/config.json", scratch), buf, sizeof(buf)),
 			 "{}");
 	storage_dump(&t.a, p, sizeof(p));
 	ck_assert_ptr_nonnull(strstr(p, "bundle bind mount"));
 
 	ck_assert_ok(modify("Remove", "CombinedLayers",
-			    pathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
+			    tpathf(p, "{\"ContainerRootPath\":\"%s\"}", root)));
 	ck_assert(!is_mount(root));
-	ck_assert(!exists(pathf(p, "%s/config.json", bundle)));
-	ck_assert(exists(pathf(p, "%s/bundle/config.json", scratch)));
+	ck_assert(!exists(tpathf(p, "%s/config.json", bundle)));
+	ck_assert(exists(tpathf(p, "%s/bundle/config.json", scratch)));
 }
 END_TEST
 
@@ -1054,7 +1058,7 @@ START_TEST(test_layers_refusals)
 	snprintf(s, sizeof(s),
 		 "{\"ContainerRootPath\":\"%s/x/rootfs\",\"Layers\":[{\"Path\":\"/etc\"}]}", t.run);
 	ck_assert_fails(modify("Add", "CombinedLayers", s), HR_INVALIDARG, "Layers[0].Path");
-	mkdirs(pathf(p, "%s/layers/a,b", t.run));
+	mkdirs(tpathf(p, "%s/layers/a,b", t.run));
 	snprintf(s, sizeof(s),
 		 "{\"ContainerRootPath\":\"%s/x/rootfs\",\"Layers\":[{\"Path\":\"%s\"},"
 		 "{\"Path\":\"%s/layers/a,b\"}]}",
@@ -1065,7 +1069,7 @@ START_TEST(test_layers_refusals)
 		 "\"ScratchPath\":\"%s/s/../t\"}",
 		 t.run, l1, t.run);
 	ck_assert_fails(modify("Add", "CombinedLayers", s), HR_INVALIDARG, "ScratchPath");
-	ck_assert(!exists(pathf(p, "%s/x", t.run)));
+	ck_assert(!exists(tpathf(p, "%s/x", t.run)));
 }
 END_TEST
 
@@ -1076,12 +1080,12 @@ START_TEST(test_remove_unknown)
 	/* gone or a plain directory: nothing to undo */
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s/never\"}", t.run);
 	ck_assert_ok(modify("Remove", "MappedVirtualDisk", s));
-	mkdirs(pathf(p, "%s/plain", t.run));
+	mkdirs(tpathf(p, "%s/plain", t.run));
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s\"}", p);
 	ck_assert_ok(modify("Remove", "VPMemDevice", s));
 	ck_assert(exists(p));
 	/* a mount point that is not ours stays */
-	mkdirs(pathf(p, "%s/foreign", t.run));
+	mkdirs(tpathf(p, "%s/foreign", t.run));
 	ck_assert_int_eq(mount("tmpfs", p, "tmpfs", 0, NULL), 0);
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s\"}", p);
 	ck_assert_fails(modify("Remove", "MappedDirectory", s), HR_FAIL, "did not set up");
@@ -1101,11 +1105,11 @@ START_TEST(test_cleanup_undoes_all)
 	int lfd;
 
 	make_layers(l1, l2);
-	make_image(pathf(img, "%s/layer.img", t.dir), 8 << 20, true);
+	make_image(tpathf(img, "%s/layer.img", t.dir), 8 << 20, true);
 	lfd = loop_attach(img, "pmem3");
 	ck_assert_ok(
 		modify("Add", "VPMemDevice",
-		       pathf(p, "{\"DeviceNumber\":3,\"MountPath\":\"%s/layers/p3\"}", t.run)));
+		       tpathf(p, "{\"DeviceNumber\":3,\"MountPath\":\"%s/layers/p3\"}", t.run)));
 	close(lfd);
 	snprintf(s, sizeof(s),
 		 "{\"ContainerRootPath\":\"%s/gcs/c/Y/rootfs\",\"Layers\":[{\"Path\":\"%s\"},"
@@ -1166,7 +1170,7 @@ START_TEST(test_plan9)
 	c = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	ck_assert_int_ge(c, 0);
 	close(c);
-	ck_assert(!exists(pathf(p, "%s/share0", t.run)));
+	ck_assert(!exists(tpathf(p, "%s/share0", t.run)));
 
 	/* nobody listening on that port */
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s/share1\",\"Port\":565}", t.run);

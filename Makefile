@@ -88,9 +88,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_UTIL := $(BUILD)/tests/unit/testutil.o
 
 # ---- integration tests: the real agent driven through libgcs ----
-IT_SRCS := $(filter-out tests/integration/harness.c tests/integration/layers.c,$(wildcard tests/integration/test_*.c))
+IT_SRCS := $(wildcard tests/integration/test_*.c)
 IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
-IT_UTIL := $(BUILD)/tests/integration/harness.o $(BUILD)/tests/integration/layers.o
+# every other file there is the suites' shared harness
+IT_UTIL := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%.o,$(filter-out $(IT_SRCS),$(wildcard tests/integration/*.c)))
 
 # ---- CLI tests: the built lcow binary driven as a user would (process-mode UVMs) ----
 CLI_TEST_SRCS := $(wildcard tests/cli/test_*.c)

@@ -9,9 +9,9 @@
 static const char usage[] =
 	"Usage: lcow [GLOBAL OPTIONS] pause CONTAINER-ID\n"
 	"\n"
-	"Freezes every process of a running container (its cgroup in the UVM), with runc pause\n"
-	"run as a process of the UVM: the bridge has no message for it. Needs runc in the UVM: the\n"
-	"host's in process mode, the initrd's (make initrd WITH_RUNC=1) in a QEMU UVM.\n"
+	"Freezes every process of a running container (its cgroup in the UVM): the agent's Pause\n"
+	"operation (lcow's extension of the bridge), or, with an agent without it, runc pause run\n"
+	"as a process of the UVM.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help  show this help\n";

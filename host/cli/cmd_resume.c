@@ -9,7 +9,7 @@
 static const char usage[] =
 	"Usage: lcow [GLOBAL OPTIONS] resume CONTAINER-ID\n"
 	"\n"
-	"Thaws a paused container (runc resume, run as a process of the UVM; see lcow pause --help).\n"
+	"Thaws a paused container: the agent's Resume operation (see lcow pause --help).\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help  show this help\n";

@@ -9,10 +9,11 @@
  * delete: DeleteContainerState, CombinedLayers Remove, then the disks (guest first, then the
  * UVM), as the V2 controller does.
  *
- * pause, resume, kill --all and signals to a container whose init was never started have no
- * bridge message: they run `runc --root <guest runc root> pause|resume|kill ...` as a process
- * of the UVM, runc being the agent's runtime (in process mode the host's runc, seen through the
- * agent's mount namespace; in a QEMU UVM the initrd's, built with WITH_RUNC=1).
+ * pause, resume and kill --all are the agent's container operations (lcow's extension of the
+ * bridge; with an agent without it, runc in the UVM). A signal to a container whose init was
+ * never started has no bridge message: it runs `runc --root <guest runc root> kill ...` as a
+ * process of the UVM, runc being the agent's runtime (in process mode the host's runc, seen
+ * through the agent's mount namespace; in a QEMU UVM the initrd's, built with WITH_RUNC=1).
  */
 #include "daemon.h"
 
@@ -108,6 +109,31 @@ static void runc_message(const char *out, char *buf, size_t len)
 	for (n = 0; m[n] && m[n] != '"' && n + 1 < len; n++)
 		buf[n] = m[n];
 	buf[n] = '\0';
+}
+
+static int uvm_runc(struct daemon *d, const char *const *args, struct gcs_error *err);
+
+/*
+ * Pause, Resume or KillAll of a container: the agent's operation (lcow's extension), or, with
+ * an agent that does not offer it, `runc pause|resume|kill --all` as a process of the UVM.
+ */
+static int ctr_operation(struct daemon *d, const char *id, const char *op, int sig,
+			 struct gcs_error *err)
+{
+	char num[16];
+	int rc = gcs_container_operation(vm_bridge(&d->vm), id, op, sig, err);
+
+	if (rc != -EOPNOTSUPP)
+		return rc;
+	gcs_error_clear(err);
+	snprintf(num, sizeof(num), "%d", sig ? sig : SIGKILL);
+	if (!strcmp(op, GCS_CONTAINER_OP_KILL_ALL))
+		return uvm_runc(d, (const char *const[]){ "kill", "--all", id, num, NULL }, err);
+	return uvm_runc(
+		d,
+		(const char *const[]){ !strcmp(op, GCS_CONTAINER_OP_PAUSE) ? "pause" : "resume", id,
+				       NULL },
+		err);
 }
 
 /*
@@ -894,13 +920,13 @@ void op_kill(struct daemon *d, struct ctl_conn *c, json_t *req)
 	} else if (pid > 0 && !target) {
 		rc = gcs_error_set(&err, -ESRCH, HR_FAIL, "no process %lld in %s", (long long)pid,
 				   x->id);
-	} else if (pid <= 0 && (all || !target)) {
+	} else if (pid <= 0 && all) {
+		rc = ctr_operation(d, x->id, GCS_CONTAINER_OP_KILL_ALL, (int)sig, &err);
+	} else if (pid <= 0 && !target) {
+		/* a created init the host never started: no process of the agent to signal */
 		char num[16];
 		snprintf(num, sizeof(num), "%lld", (long long)sig);
-		rc = uvm_runc(d,
-			      all ? (const char *const[]){ "kill", "--all", x->id, num, NULL } :
-				    (const char *const[]){ "kill", x->id, num, NULL },
-			      &err);
+		rc = uvm_runc(d, (const char *const[]){ "kill", x->id, num, NULL }, &err);
 	} else {
 		rc = gcs_process_signal(target, (int)sig, &err);
 	}
@@ -962,8 +988,9 @@ void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause)
 	else if (!pause && s != CTR_PAUSED)
 		rc = gcs_error_set(&err, -EINVAL, HR_FAIL, "container not paused");
 	else
-		rc = uvm_runc(d, (const char *const[]){ pause ? "pause" : "resume", x->id, NULL },
-			      &err);
+		rc = ctr_operation(d, x->id,
+				   pause ? GCS_CONTAINER_OP_PAUSE : GCS_CONTAINER_OP_RESUME, 0,
+				   &err);
 	if (rc == 0)
 		set_status(d, x, pause ? CTR_PAUSED : CTR_RUNNING);
 	pthread_mutex_unlock(&x->op);
@@ -1064,8 +1091,7 @@ static int ctr_remove(struct daemon *d, struct ctr *x, bool force, struct gcs_er
 				     ctr_status_name(s));
 	if ((s == CTR_RUNNING || s == CTR_PAUSED) && !vm_broken(&d->vm)) {
 		struct gcs_error e = { 0 };
-		if (s == CTR_PAUSED &&
-		    uvm_runc(d, (const char *const[]){ "resume", x->id, NULL }, &e) < 0)
+		if (s == CTR_PAUSED && ctr_operation(d, x->id, GCS_CONTAINER_OP_RESUME, 0, &e) < 0)
 			log_warning("%s: resume before the kill: %s", x->id, e.message);
 		if (x->init && gcs_process_signal(x->init, SIGKILL, &e) < 0)
 			log_warning("%s: SIGKILL: %s", x->id, e.message);

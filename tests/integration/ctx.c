@@ -26,7 +26,6 @@
 #include "harness.h"
 #include "layers.h"
 
-
 struct layer_set layers;
 bool layers_ok;
 char layers_error[GCS_ERROR_MESSAGE_MAX];
@@ -49,7 +48,6 @@ void ctx_test_setup(void)
 }
 
 /* ---- a test's context ---- */
-
 
 void on_note(void *user, const struct gcs_proto_notification *n)
 {
@@ -422,8 +420,8 @@ void read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle)
 }
 
 /* An exec with stdout and stderr; returns its exit code with both outputs. */
-uint32_t exec_in(struct ctx *c, const char *const *args, char *out, size_t out_cap,
-			char *errs, size_t err_cap)
+uint32_t exec_in(struct ctx *c, const char *const *args, char *out, size_t out_cap, char *errs,
+		 size_t err_cap)
 {
 	struct gcs_stdio st[3] = {
 		[GCS_STDOUT] = { GCS_STDIO_SOCKET }, [GCS_STDERR] = { GCS_STDIO_SOCKET }
@@ -446,7 +444,6 @@ uint32_t exec_in(struct ctx *c, const char *const *args, char *out, size_t out_c
 	gcs_process_free(p);
 	return code;
 }
-
 
 struct gcs_process *start_init(struct ctx *c, const struct gcs_stdio st[3])
 {

@@ -84,8 +84,8 @@ json_t *make_process(const char *const *args, bool terminal);
 int create(struct ctx *c, json_t *spec, struct gcs_error *err);
 void append(char *buf, size_t cap, size_t *len, const char *data, size_t n);
 void read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle);
-uint32_t exec_in(struct ctx *c, const char *const *args, char *out, size_t out_cap,
-			char *errs, size_t err_cap);
+uint32_t exec_in(struct ctx *c, const char *const *args, char *out, size_t out_cap, char *errs,
+		 size_t err_cap);
 struct gcs_process *start_init(struct ctx *c, const struct gcs_stdio st[3]);
 
 /* One test case per test: the layers' sweep runs in Check's parent after each. */

@@ -24,7 +24,6 @@
 #include "gcs/guid.h"
 #include "gcs/messages.h"
 
-
 #define Z GCS_NULL_GUID_STRING
 
 /* ---- containers on raw frames ---- */

@@ -24,7 +24,6 @@
 #include "gcs/guid.h"
 #include "gcs/messages.h"
 
-
 /* ---- the raw_request family ---- */
 
 #define Z GCS_NULL_GUID_STRING

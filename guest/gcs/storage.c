@@ -46,6 +46,7 @@
 #include "path.h"
 #include "storage_dev.h"
 #include "storage_mount.h"
+#include "timeutil.h"
 #include "hostpath.h"
 #include "rootpath.h"
 
@@ -87,6 +88,7 @@ struct storage_entry {
 	struct loop_source src;
 	struct loop_timer dial_timer; /* Plan 9: the dial; SCSI: the next probe of a new disk */
 	unsigned probes;
+	int64_t dial_deadline; /* Plan 9: when the dial gives up */
 	bool read_only;
 	char share[256];
 	/* CombinedLayers: what the overlay uses ("\n"-separated layer paths, then the scratch) */
@@ -1110,6 +1112,8 @@ static int p9_mount(struct storage_entry *e, struct gcs_error *err)
 	return rc;
 }
 
+static void p9_dial(struct storage_entry *e);
+
 static void p9_finish(struct storage_entry *e, int rc, struct gcs_error *err)
 {
 	if (rc == 0)
@@ -1143,10 +1147,48 @@ static void on_p9_timeout(struct loop_timer *t)
 	struct storage_entry *e = container_of(t, struct storage_entry, dial_timer);
 	struct gcs_error err = { 0 };
 
+	if (!e->fd_watched && time_left_ms(e->dial_deadline) > 0) {
+		p9_dial(e); /* a retry after a full backlog */
+		return;
+	}
 	gcs_error_set(&err, -ETIMEDOUT, HR_FAIL,
 		      "the host did not accept a connection on port %u within %d ms", e->port,
 		      DIAL_TIMEOUT_MS);
 	entry_fail(e, -ETIMEDOUT, &err);
+}
+
+/*
+ * Dials the share's port without blocking: a connect in flight waits for EPOLLOUT, a full
+ * backlog is tried again every 10 ms, both until the deadline. Answers the Add when done.
+ */
+static void p9_dial(struct storage_entry *e)
+{
+	struct agent *a = e->a;
+	struct gcs_error err = { 0 };
+	int rc;
+
+	if (e->fd >= 0) {
+		close(e->fd);
+		e->fd = -1;
+	}
+	rc = transport_connect_start(&a->opt.transport, e->port, &e->fd);
+	if (rc == -EINPROGRESS) {
+		rc = loop_add(a->loop, &e->src, e->fd, EPOLLOUT, on_p9_connected);
+		if (rc == 0) {
+			e->fd_watched = true;
+			loop_timer_arm(a->loop, &e->dial_timer, time_left_ms(e->dial_deadline),
+				       on_p9_timeout);
+			return;
+		}
+	}
+	if (rc == -EAGAIN && time_left_ms(e->dial_deadline) > 0) {
+		loop_timer_arm(a->loop, &e->dial_timer, 10, on_p9_timeout);
+		return;
+	}
+	if (rc < 0)
+		gcs_error_set(&err, rc, HR_FAIL, "connect to the host's port %u: %s", e->port,
+			      rc == -EAGAIN ? "its backlog stayed full" : strerror(-rc));
+	p9_finish(e, rc, &err);
 }
 
 static int p9_add(struct agent *a, struct request *c, const struct gcs_proto_mapped_directory *s,
@@ -1169,28 +1211,9 @@ static int p9_add(struct agent *a, struct request *c, const struct gcs_proto_map
 	snprintf(e->share, sizeof(e->share), "%s", share);
 	snprintf(e->source, sizeof(e->source), "vsock:%d/%s", s->port, share);
 	snprintf(e->fstype, sizeof(e->fstype), "9p");
-	rc = transport_connect_start(&a->opt.transport, (uint32_t)s->port, &e->fd);
-	if (rc == -EINPROGRESS) {
-		rc = loop_add(a->loop, &e->src, e->fd, EPOLLOUT, on_p9_connected);
-		if (rc == 0) {
-			e->fd_watched = true;
-			loop_timer_arm(a->loop, &e->dial_timer, DIAL_TIMEOUT_MS, on_p9_timeout);
-			return REQUEST_KEPT;
-		}
-	}
-	if (rc == 0)
-		rc = p9_mount(e, err);
-	else
-		gcs_error_set(err, rc, HR_FAIL, "connect to the host's port %d: %s", s->port,
-			      strerror(-rc));
-	if (rc < 0) {
-		entry_free(e);
-		return rc;
-	}
-	e->pending = false;
-	log_info("storage set up", LOG_STR("resource", type_name(e->type)),
-		 LOG_STR("path", e->path), LOG_STR("source", e->source));
-	return 0;
+	e->dial_deadline = time_now_ms() + DIAL_TIMEOUT_MS;
+	p9_dial(e); /* answers, now or later */
+	return REQUEST_KEPT;
 }
 
 static int handle_p9(struct agent *a, struct request *c, enum gcs_proto_request_type rt,

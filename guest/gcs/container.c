@@ -289,8 +289,8 @@ static void on_created(struct call *call, struct runtime_result *r)
 
 	call_free(call);
 	if (r->error < 0) {
-		gcs_error_set(&c->create_error, r->error, HR_FAIL, "create %s: %s", c->id,
-			      r->message);
+		gcs_error_set(&c->create_error, r->error, runtime_hresult(r), "create %s: %s",
+			      c->id, r->message);
 		create_failed(c);
 		return;
 	}
@@ -488,7 +488,8 @@ static void on_started(struct call *call, struct runtime_result *r)
 	call_free(call);
 	c->starting = false;
 	if (r->error < 0) {
-		gcs_error_set(&err, r->error, HR_FAIL, "start %s: %s", c->id, r->message);
+		gcs_error_set(&err, r->error, runtime_hresult(r), "start %s: %s", c->id,
+			      r->message);
 		exec_finish(op, -EIO, &err, 0);
 		/* no answer carried its pid: nobody will wait for an init that is gone already */
 		if (c->init_done)
@@ -557,7 +558,8 @@ static void on_exec_started(struct call *call, struct runtime_result *r)
 	snprintf(name, sizeof(name), "%s", call->name);
 	call_free(call);
 	if (r->error < 0) {
-		gcs_error_set(&err, r->error, HR_FAIL, "exec in %s: %s", c->id, r->message);
+		gcs_error_set(&err, r->error, runtime_hresult(r), "exec in %s: %s", c->id,
+			      r->message);
 		exec_finish(op, -EIO, &err, 0);
 		return;
 	}
@@ -751,7 +753,8 @@ static void on_updated(struct call *call, struct runtime_result *r)
 
 	call_free(call);
 	if (r->error < 0) {
-		gcs_error_set(&err, r->error, HR_FAIL, "update %s: %s", c->id, r->message);
+		gcs_error_set(&err, r->error, runtime_hresult(r), "update %s: %s", c->id,
+			      r->message);
 		request_finish(req, r->error, &err);
 		return;
 	}
@@ -772,7 +775,7 @@ static void on_operation_done(struct call *call, struct runtime_result *r)
 
 	call_free(call);
 	if (r->error < 0) {
-		gcs_error_set(&err, r->error, HR_FAIL, "%s %s: %s", op_names[op], c->id,
+		gcs_error_set(&err, r->error, runtime_hresult(r), "%s %s: %s", op_names[op], c->id,
 			      r->message);
 		request_finish(req, r->error, &err);
 		return;

@@ -63,6 +63,12 @@ struct call {
 	char **cgroups; /* delete: cgroup directories to remove afterwards */
 };
 
+/* The HRESULT of a failed runtime call: a deadline that passed is the host's timeout code. */
+static inline int32_t runtime_hresult(const struct runtime_result *r)
+{
+	return r->timed_out ? HR_VMCOMPUTE_TIMEOUT : HR_FAIL;
+}
+
 static inline const struct runtime *container_rt(const struct container *c)
 {
 	return runtime_get(c->a);

@@ -92,7 +92,7 @@ static void on_ps(struct call *call, struct runtime_result *r)
 
 	call_free(call);
 	if (r->error < 0 && running(c)) {
-		gcs_error_set(&err, r->error, HR_FAIL, "get properties of %s: %s", c->id,
+		gcs_error_set(&err, r->error, runtime_hresult(r), "get properties of %s: %s", c->id,
 			      r->message);
 		request_finish(req, r->error, &err);
 		return;

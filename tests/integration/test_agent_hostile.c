@@ -268,7 +268,8 @@ START_TEST(test_hung_runtime)
 	msg = json_member_str(resp, "ErrorMessage");
 	printf("test_hung_runtime: answered after %lld ms: %s\n", (long long)took, resp);
 	fflush(stdout);
-	ck_assert_msg(json_result(resp) != 0, "Create with a hung runc succeeded: %s", resp);
+	ck_assert_msg(json_result(resp) == HR_VMCOMPUTE_TIMEOUT,
+		      "Create with a hung runc: want the timeout HRESULT 0xC0370109: %s", resp);
 	for (char *p = msg; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	ck_assert_msg(strstr(msg, "timed out") || strstr(msg, "did not finish") ||

@@ -36,17 +36,6 @@ int64_t harness_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether the agent's --help lists a flag (the harness passes --reconnect 0 only then). */
-static bool agent_knows(const char *flag)
-{
-	char out[16384];
-	int rc = run_cmd((const char *const[]){ LCOW_AGENT, "--help", NULL }, 10000, out,
-			 sizeof(out));
-
-	/* The status is not looked at: a sanitizer's report at exit may change it. */
-	return rc >= 0 && strstr(out, flag) != NULL;
-}
-
 /* The value of --name V or --name=V among args, or NULL. */
 static const char *arg_value(const char *const *args, const char *name)
 {
@@ -79,11 +68,7 @@ static pid_t spawn_agent(struct agent_proc *ap, const struct agent_start_opts *o
 
 	snprintf(log, sizeof(log), "%s/agent.log", ap->dir);
 	snprintf(transport, sizeof(transport), "unix:%s", ap->base);
-	/*
-	 * An agent whose --help does not list --reconnect never redials: it exits when the bridge
-	 * closes without being told to.
-	 */
-	if (!reconnect && agent_knows("--reconnect")) {
+	if (!reconnect) {
 		argv[n++] = "--reconnect";
 		argv[n++] = "0";
 	}

@@ -45,8 +45,8 @@ static void update_events(struct agent *a)
 			    LOG_UINT("unsent_bytes", a->out.bytes));
 	} else if (!b->reading && a->out.bytes <= BRIDGE_BACKLOG_LOW) {
 		b->reading = true;
-		log_info("the host reads again: reading requests",
-			 LOG_UINT("unsent_bytes", a->out.bytes));
+		log_debug("the host reads again: reading requests",
+			  LOG_UINT("unsent_bytes", a->out.bytes));
 	}
 	if (b->reading)
 		ev |= EPOLLIN;

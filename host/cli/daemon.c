@@ -240,6 +240,37 @@ static void *serve_conn(void *arg)
 	return NULL;
 }
 
+/*
+ * Only root and the daemon's own user may talk to it: a request can exec as root in a container.
+ * The socket's directory is 0700 already; this holds when a mode is mis-set or the socket is
+ * bind-mounted elsewhere. Anyone else is told why, and the connection is closed.
+ */
+static bool peer_allowed(struct daemon *d, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct ctl_conn c;
+	json_t *msg;
+	char text[160];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    (cred.uid == 0 || cred.uid == geteuid()))
+		return true;
+	if (len != sizeof(cred))
+		cred.uid = (uid_t)-1;
+	snprintf(text, sizeof(text),
+		 "permission denied: uid %d may not use UVM %s (only root and uid %d may)",
+		 (int)cred.uid, d->uvm_id, (int)geteuid());
+	log_warning("uvm %s: refused a connection from uid %d", d->uvm_id, (int)cred.uid);
+	ctl_conn_init(&c, fd);
+	msg = json_pack("{s:b,s:s}", "ok", 0, "error", text);
+	if (msg)
+		ctl_send(&c, msg, NULL, 0);
+	json_decref(msg);
+	ctl_close(&c);
+	return false;
+}
+
 static void serve(struct daemon *d)
 {
 	_cleanup_close_ int sfd = -1;
@@ -278,7 +309,7 @@ static void serve(struct daemon *d)
 			pthread_attr_t attr;
 			pthread_t t;
 
-			if (fd < 0)
+			if (fd < 0 || !peer_allowed(d, fd))
 				continue;
 			a = malloc(sizeof(*a));
 			if (!a) {

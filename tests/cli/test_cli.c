@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -1105,6 +1106,65 @@ START_TEST(test_crashed_daemon)
 }
 END_TEST
 
+/*
+ * The control socket answers only root and the daemon's user: with its modes opened up (as a
+ * mis-set mode or a bind mount would), another uid connects and is refused with a reason.
+ */
+START_TEST(test_ctl_refuses_other_users)
+{
+	char sock[PATH_MAX], dir[PATH_MAX], line[512] = "", *b;
+	const char *id;
+	int status = -1;
+	pid_t pid;
+	struct t t;
+
+	t_start(&t);
+	id = cid(&t, "peer");
+	b = bundle(&t, "b", LONG_ARGS, false, NULL);
+	ck_assert_int_eq(
+		lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id),
+		0);
+	snprintf(sock, sizeof(sock), "%s/u/%s/ctl.sock", t.root, id);
+	/* every directory down to the socket, and the socket, open to everyone */
+	snprintf(dir, sizeof(dir), "%s", sock);
+	for (char *slash = strrchr(dir, '/'); slash && slash != dir; slash = strrchr(dir, '/')) {
+		*slash = '\0';
+		ck_assert_int_eq(chmod(dir, 0755), 0);
+		if (strcmp(dir, "/tmp") == 0)
+			break;
+	}
+	ck_assert_int_eq(chmod(sock, 0777), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd;
+		ssize_t n;
+
+		alarm(10);
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(11);
+		/* the refusal comes at once, before any request is read */
+		n = read(fd, line, sizeof(line) - 1);
+		line[n > 0 ? n : 0] = '\0';
+		_exit(strstr(line, "\"ok\":false") && strstr(line, "permission denied: uid 65534") ?
+			      0 :
+			      12);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "uid 65534 was not refused with a reason (child status 0x%x)", status);
+	/* root still is served */
+	OK(&t, "state", id);
+	OK(&t, "delete", "--force", id);
+	t_end(&t);
+}
+END_TEST
+
 #define ADD_TEST(s, fn)                                            \
 	do {                                                       \
 		TCase *tc = tcase_create(#fn);                     \
@@ -1134,6 +1194,7 @@ int main(void)
 	ADD_TEST(s, test_console_socket);
 	ADD_TEST(s, test_image_import);
 	ADD_TEST(s, test_crashed_daemon);
+	ADD_TEST(s, test_ctl_refuses_other_users);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

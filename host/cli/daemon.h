@@ -57,6 +57,8 @@ struct ctr {
 	enum ctr_status status;
 	uint32_t pid;
 	bool exited;
+	bool starting; /* op_start is starting the init: its exit is its waiter's */
+	bool notified; /* the agent's exit notification came (while starting, it waits) */
 	uint32_t exit_code;
 	bool lost; /* the UVM went away under it */
 	struct gcs_process *init; /* freed with the container */

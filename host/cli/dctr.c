@@ -646,6 +646,8 @@ static void resize(struct gcs_process *p, json_t *req)
 		log_warning("resize: %s", err.message);
 }
 
+static void mark_never_started_exit(struct daemon *d, struct ctr *x);
+
 void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
 	struct gcs_bridge *b = vm_bridge(&d->vm);
@@ -679,10 +681,19 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 		return;
 	}
 	stdio_from(st, x->fds, x->n_fds, x->terminal);
+	pthread_mutex_lock(&d->lock);
+	x->starting = true;
+	pthread_mutex_unlock(&d->lock);
 	rc = gcs_start_container(b, x->id, &err);
 	if (rc == 0)
 		rc = gcs_start_init(b, x->id, st, &init, &err);
 	if (rc < 0) {
+		/* Not started: an exit notification that came meanwhile is the container's end. */
+		pthread_mutex_lock(&d->lock);
+		x->starting = false;
+		if (x->notified && x->status == CTR_CREATED)
+			mark_never_started_exit(d, x);
+		pthread_mutex_unlock(&d->lock);
 		pthread_mutex_unlock(&x->op);
 		reply_err(c, NULL, "start %s: %s", x->id, err.message);
 		ctr_put(d, x);
@@ -692,6 +703,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	pthread_mutex_lock(&d->lock);
 	x->init = init;
 	x->pid = gcs_process_pid(init);
+	x->starting = false;
 	if (x->status == CTR_CREATED)
 		x->status = CTR_RUNNING;
 	pthread_mutex_unlock(&d->lock);
@@ -715,17 +727,28 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	ctr_put(d, x);
 }
 
+/* A created init that was never started is gone (killed): stopped, 137. Under d->lock. */
+static void mark_never_started_exit(struct daemon *d, struct ctr *x)
+{
+	x->status = CTR_STOPPED;
+	x->exited = true;
+	x->exit_code = 137;
+	pthread_cond_broadcast(&d->cond);
+}
+
 void ctr_notified(struct daemon *d, const char *id)
 {
 	pthread_mutex_lock(&d->lock);
 	for (struct ctr *x = d->ctrs; x; x = x->next) {
-		/* A started init's exit is its waiter's to record. */
-		if (strcmp(x->id, id) != 0 || x->status != CTR_CREATED)
+		if (strcmp(x->id, id) != 0)
 			continue;
-		x->status = CTR_STOPPED;
-		x->exited = true;
-		x->exit_code = 137;
-		pthread_cond_broadcast(&d->cond);
+		x->notified = true;
+		/*
+		 * A started init's exit is its waiter's to record, with its real status; so is one
+		 * being started (the answer with its pid may still be on its way).
+		 */
+		if (x->status == CTR_CREATED && !x->starting)
+			mark_never_started_exit(d, x);
 	}
 	pthread_mutex_unlock(&d->lock);
 }

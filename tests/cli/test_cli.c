@@ -1107,6 +1107,54 @@ START_TEST(test_crashed_daemon)
 END_TEST
 
 /*
+ * Exit statuses under concurrency: PAR parallel `lcow run`s (process mode) of containers that
+ * exit with their own status, ROUNDS rounds; each run must exit with exactly its status.
+ */
+#define PAR 20
+#define ROUNDS 10
+START_TEST(test_parallel_exit_status)
+{
+	char *bundles[PAR], name[32], script[64], text[128];
+#ifdef __SANITIZE_ADDRESS__
+	int rounds = 3; /* everything runs several times slower */
+#else
+	int rounds = ROUNDS;
+#endif
+	struct t t;
+
+	t_start(&t);
+	for (int i = 0; i < PAR; i++) {
+		snprintf(name, sizeof(name), "b%d", i);
+		snprintf(script, sizeof(script), "[\"sh\",\"-c\",\"exit %d\"]", i + 1);
+		bundles[i] = strdup(bundle(&t, name, script, false, NULL));
+	}
+	for (int r = 0; r < rounds; r++) {
+		pid_t pids[PAR];
+		char ids[PAR][64];
+
+		for (int i = 0; i < PAR; i++) {
+			snprintf(name, sizeof(name), "p%d-%d", r, i);
+			snprintf(ids[i], sizeof(ids[i]), "%s", cid(&t, name));
+			const char *argv[] = { LCOW_BIN,     "--root",	t.root, "run",
+					       "--uvm-mode", "process", "-b",	bundles[i],
+					       ids[i],	     NULL };
+			snprintf(text, sizeof(text), "%s.out", ids[i]);
+			pids[i] = spawn_argv(argv, tpath(&t, text), tpath(&t, "par.err"));
+		}
+		for (int i = 0; i < PAR; i++) {
+			int st = wait_pid(pids[i], STEP_MS * 3);
+			ck_assert_msg(st == i + 1,
+				      "round %d: lcow run %s exited %d, its container %d", r,
+				      ids[i], st, i + 1);
+		}
+	}
+	for (int i = 0; i < PAR; i++)
+		free(bundles[i]);
+	t_end(&t);
+}
+END_TEST
+
+/*
  * The control socket answers only root and the daemon's user: with its modes opened up (as a
  * mis-set mode or a bind mount would), another uid connects and is refused with a reason.
  */
@@ -1195,6 +1243,7 @@ int main(void)
 	ADD_TEST(s, test_image_import);
 	ADD_TEST(s, test_crashed_daemon);
 	ADD_TEST(s, test_ctl_refuses_other_users);
+	ADD_TEST(s, test_parallel_exit_status);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

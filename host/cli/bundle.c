@@ -149,7 +149,16 @@ static int check_spec(json_t *spec, struct gcs_error *err)
 	if (!json_is_object(process))
 		return gcs_error_set(err, -EINVAL, HR_FAIL, "config.json: no process");
 	args = json_object_get(process, "args");
-	if (!json_is_array(args) || json_array_size(args) == 0)
+	if (!args)
+		return gcs_error_set(err, -EINVAL, HR_FAIL, "config.json: process has no args");
+	if (!json_is_array(args))
+		return gcs_error_set(err, -EINVAL, HR_FAIL,
+				     "config.json: process.args must be an array of strings, not "
+				     "a %s",
+				     json_is_string(args) ? "string" :
+				     json_is_object(args) ? "object" :
+							    "scalar");
+	if (json_array_size(args) == 0)
 		return gcs_error_set(err, -EINVAL, HR_FAIL, "config.json: process.args is empty");
 	for (size_t i = 0; i < json_array_size(args); i++)
 		if (!json_is_string(json_array_get(args, i)))

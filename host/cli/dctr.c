@@ -869,7 +869,11 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	if (rc < 0) {
 		close_fds(p->fds, p->n_fds);
 		free(p);
-		reply_err(c, NULL, "exec in %s: %s", x->id, err.message);
+		/* the agent's own words name the container already */
+		if (rc == -EREMOTEIO)
+			reply_err(c, NULL, "%s", err.message);
+		else
+			reply_err(c, NULL, "exec in %s: %s", x->id, err.message);
 		ctr_put(d, x);
 		return;
 	}

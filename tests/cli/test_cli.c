@@ -768,6 +768,8 @@ START_TEST(test_bad_bundle)
 		const char *args, *root, *want;
 	} cases[] = {
 		{ "[]", NULL, "process.args is empty" },
+		{ "\"sh -c true\"", NULL,
+		  "process.args must be an array of strings, not a string" },
 		{ "[\"sh\"]", "\"root\":{\"path\":\"/nonexistent/rootfs\"}", "root.path" },
 		{ "[\"sh\"]", "\"root\":{}", "neither windows.layerFolders nor root.path" },
 		{ "[\"sh\"]", "\"windows\":{\"layerFolders\":[\"/nonexistent\",\"/tmp/x\"]}",
@@ -984,6 +986,16 @@ START_TEST(test_detach_and_exec)
 	expect_file_has(tpath(&t, "x.out"), "detached-exec");
 	slurp(tpath(&t, "xpid"), pidtext, sizeof(pidtext));
 	ck_assert_int_gt(atol(pidtext), 0);
+	/* runc's failure, said once: "exec in <id>: ..." with no second prefix */
+	ck_assert_int_eq(lcow(&t, "exec", id, "/nonexistent/binary"), 1);
+	{
+		char want[96];
+		const char *first;
+		snprintf(want, sizeof(want), "exec in %s:", id);
+		first = strstr(t.err, want);
+		ck_assert_msg(first && !strstr(first + 1, want), "%s", t.err);
+		ck_assert_msg(strstr(t.err, "/nonexistent/binary"), "%s", t.err);
+	}
 	OK(&t, "kill", "--all", id, "9");
 	expect_status(&t, id, "stopped");
 	OK(&t, "delete", id);

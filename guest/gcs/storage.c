@@ -509,6 +509,31 @@ static int set_propagation(struct storage_entry *e, const struct storage_mount_o
 
 /* ---- MappedVirtualDisk ---- */
 
+static bool same_fs_family(const char *probed, const char *wanted)
+{
+	if (strcmp(probed, "ext4") == 0)
+		return strncmp(wanted, "ext", 3) == 0;
+	return strcmp(probed, wanted) == 0;
+}
+
+/*
+ * A mount that failed with EINVAL on a device usually means the device does not hold the file
+ * system asked for: say so, with what its superblock shows, instead of mount(2)'s bare errno.
+ */
+static void explain_mount_failure(struct storage_entry *e, int rc, struct gcs_error *err)
+{
+	char probed[16];
+
+	if (rc != -EINVAL || e->symlink || strncmp(e->source, "/", 1) != 0 ||
+	    storage_fs_probe(e->source, probed, sizeof(probed), NULL) < 0)
+		return;
+	if (probed[0] && same_fs_family(probed, e->fstype))
+		return;
+	gcs_error_set(err, -EINVAL, HR_FAIL, "%s holds no %s file system (its superblock: %s)",
+		      e->source, e->fstype, probed[0] ? probed : "none that lcow knows");
+}
+
+
 static void mvd_mount(struct storage_entry *e)
 {
 	struct gcs_error err = { 0 };
@@ -548,6 +573,8 @@ static void mvd_mount(struct storage_entry *e)
 		return;
 	}
 	rc = mount_at(e, e->source, e->fstype, e->mo.flags, e->mo.data, &err);
+	if (rc < 0)
+		explain_mount_failure(e, rc, &err);
 	if (rc == 0) {
 		rc = set_propagation(e, &e->mo, &err);
 		if (rc < 0)
@@ -579,12 +606,6 @@ static void on_mkfs_done(void *data, const struct child_result *r)
 	mvd_mount(e);
 }
 
-static bool same_fs_family(const char *probed, const char *wanted)
-{
-	if (strcmp(probed, "ext4") == 0)
-		return strncmp(wanted, "ext", 3) == 0;
-	return strcmp(probed, wanted) == 0;
-}
 
 static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err);
 
@@ -808,6 +829,8 @@ static void pmem_found(struct storage_wait *w, int rc, struct gcs_error *err)
 		snprintf(e->source, sizeof(e->source), "%s", node);
 	}
 	rc = mount_at(e, e->source, "ext4", MS_RDONLY, "noload", err);
+	if (rc < 0)
+		explain_mount_failure(e, rc, err);
 	if (rc < 0) {
 		if (e->dm_name[0])
 			dm_remove(a->opt.dev_root, e->dm_name, NULL);

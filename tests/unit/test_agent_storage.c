@@ -906,7 +906,8 @@ START_TEST(test_mvd_blockdev_and_errors)
 	/* a blank disk without EnsureFilesystem does not mount: a clear error, nothing left */
 	tpathf(mp, "%s/m/blank", t.run);
 	snprintf(s, sizeof(s), "{\"MountPath\":\"%s\",\"Controller\":1}", mp);
-	ck_assert_fails(modify("Add", "MappedVirtualDisk", s), HR_FAIL, "mount ");
+	ck_assert_fails(modify("Add", "MappedVirtualDisk", s), HR_FAIL,
+			"holds no ext4 file system (its superblock: none that lcow knows)");
 	ck_assert(!exists(mp));
 	storage_dump(&t.a, p, sizeof(p));
 	ck_assert_str_eq(p, "");

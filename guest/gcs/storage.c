@@ -533,7 +533,6 @@ static void explain_mount_failure(struct storage_entry *e, int rc, struct gcs_er
 		      e->source, e->fstype, probed[0] ? probed : "none that lcow knows");
 }
 
-
 static void mvd_mount(struct storage_entry *e)
 {
 	struct gcs_error err = { 0 };
@@ -605,7 +604,6 @@ static void on_mkfs_done(void *data, const struct child_result *r)
 	log_info("formatted", LOG_STR("device", e->source), LOG_STR("fs", e->fstype));
 	mvd_mount(e);
 }
-
 
 static void mvd_found(struct storage_wait *w, int rc, struct gcs_error *err);
 

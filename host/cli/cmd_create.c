@@ -65,6 +65,38 @@ static void owner(char *buf, size_t len)
 	snprintf(buf, len, "%s", pw ? pw->pw_name : "");
 }
 
+/*
+ * A scratch image holds one container's writes, and its UVM opens it for writing: a second
+ * container on the same scratch (two containers of one layer-folder bundle) is refused by name.
+ */
+static int scratch_in_use(const char *id, const char *scratch, struct gcs_error *err)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = store_list(&ids, &n);
+
+	if (rc < 0)
+		return 0; /* no records to compare with */
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		json_t *rec = NULL;
+		const char *other;
+
+		if (!strcmp(ids[i], id) || store_record_read(ids[i], &rec) < 0)
+			continue;
+		other = json_string_value(json_object_get(rec, "scratch"));
+		if (other && !strcmp(other, scratch))
+			rc = gcs_error_set(err, -EBUSY, HR_FAIL,
+					   "the scratch %s is in use by container %s: a scratch "
+					   "holds one container's writes (give each container its "
+					   "own scratch folder)",
+					   scratch, ids[i]);
+		json_decref(rec);
+	}
+	store_list_free(ids, n);
+	return rc;
+}
+
 static int write_record(const struct create_opts *o, const struct bundle *b, const char *uvm)
 {
 	char when[48], who[64];
@@ -74,8 +106,9 @@ static int write_record(const struct create_opts *o, const struct bundle *b, con
 
 	time_rfc3339(when, sizeof(when));
 	owner(who, sizeof(who));
-	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", o->id, "uvm", uvm, "bundle",
-			b->dir, "rootfs", b->rootfs, "created", when, "owner", who, "ociVersion",
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", o->id, "uvm", uvm,
+			"bundle", b->dir, "rootfs", b->rootfs, "scratch", b->scratch, "created",
+			when, "owner", who, "ociVersion",
 			json_string_value(json_object_get(b->spec, "ociVersion")));
 	if (!rec)
 		return -ENOMEM;
@@ -177,6 +210,8 @@ int create_container(const struct create_opts *o, struct created *ret)
 		return fail("mkdir %s: %m", ctr_dir);
 	}
 	rc = bundle_load(o->bundle ? o->bundle : ".", ctr_dir, &b, &err);
+	if (rc == 0)
+		rc = scratch_in_use(o->id, b.scratch, &err);
 	if (rc == 0)
 		rc = stdio_fds(o, b.terminal, fds, &n_fds, &pty, &err);
 	if (rc == 0 && (rc = write_record(o, &b, uvm)) < 0)

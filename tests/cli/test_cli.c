@@ -844,6 +844,12 @@ START_TEST(test_layer_folders)
 			 0);
 	ck_assert_int_eq(lcow(&t, "exec", cid(&t, "lp1"), "cat", "/upper.txt"), 0);
 	ck_assert_str_eq(t.out, UPPER_TEXT "\n");
+	/* a second container on the same scratch folder is refused by name */
+	ck_assert_int_eq(lcow(&t, "create", "--uvm-mode", "process", "--uvm", cid(&t, "lpod"), "-b",
+			      b, cid(&t, "lp2")),
+			 1);
+	ck_assert_msg(strstr(t.err, "is in use by container") && strstr(t.err, cid(&t, "lp1")),
+		      "%s", t.err);
 	OK(&t, "delete", "--force", cid(&t, "lp1"));
 	OK(&t, "delete", cid(&t, "lpod"));
 	t_end(&t);

@@ -807,6 +807,17 @@ START_TEST(test_bad_bundle)
 	}
 	ck_assert_int_eq(lcow(&t, "run", "--uvm-mode", "process", "-b", dir, cid(&t, "bad")), 1);
 	ck_assert_msg(strstr(t.err, "dynamic or differencing VHD"), "%s", t.err);
+	/* a layer that holds no ext4 file system: said so, not mount's EINVAL */
+	ck_assert_int_eq(
+		sh("mkdir -p '%s/zero' && truncate -s 4M '%s/zero/layer.vhd'", t.dir, t.dir), 0);
+	{
+		char root[1024];
+		snprintf(root, sizeof(root),
+			 "\"windows\":{\"layerFolders\":[\"%s/zero\",\"%s/s0\"]}", t.dir, t.dir);
+		dir = bundle(&t, "b-zero", "[\"sh\"]", false, root);
+	}
+	ck_assert_int_eq(lcow(&t, "run", "--uvm-mode", "process", "-b", dir, cid(&t, "bad")), 1);
+	ck_assert_msg(strstr(t.err, "holds no ext4 file system"), "%s", t.err);
 	/* A bad ID, and a usage error. */
 	ck_assert_int_eq(lcow(&t, "create", "-b", dir, "../x"), 1);
 	ck_assert_ptr_nonnull(strstr(t.err, "invalid container id"));

@@ -4,7 +4,7 @@
  * create: each read-only layer as a SCSI disk (MappedVirtualDisk at <run>/mounts/scsi/m<N>,
  * shared between the containers of a UVM that use the same image), the scratch disk
  * (EnsureFilesystem) at <run>/gcs/c/<id>, CombinedLayers at <run>/gcs/c/<id>/rootfs with the
- * scratch directory <run>/gcs/c/<id>/scratch/<id>, then Create with the rewritten spec.
+ * scratch directory <run>/gcs/c/<id>/scratch/rw, then Create with the rewritten spec.
  * start: Start, and the init's ExecuteProcess with the stdio fds create received.
  * delete: DeleteContainerState, CombinedLayers Remove, then the disks (guest first, then the
  * UVM), as the V2 controller does.
@@ -415,7 +415,12 @@ static int ctr_setup(struct daemon *d, struct ctr *x, json_t *layers, const char
 
 	if (pathf(x->bundle, sizeof(x->bundle), "%s/gcs/c/%s", d->vm.run, x->id) < 0 ||
 	    pathf(x->rootfs, sizeof(x->rootfs), "%s/rootfs", x->bundle) < 0 ||
-	    pathf(x->scratch_dir, sizeof(x->scratch_dir), "%s/scratch/%s", x->bundle, x->id) < 0)
+	    /*
+	     * The overlay's upper and work directories sit at a path of the scratch disk that does
+	     * not name the container: a layer-folder bundle's scratch keeps its writes from one
+	     * container to the next, as runhcs's sandbox does (a root.path scratch is new each time).
+	     */
+	    pathf(x->scratch_dir, sizeof(x->scratch_dir), "%s/scratch/rw", x->bundle) < 0)
 		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "guest paths too long");
 	json_array_foreach(layers, i, v) {
 		if (!json_is_string(v) || x->n_layers >= BUNDLE_MAX_LAYERS)

@@ -848,6 +848,10 @@ START_TEST(test_layer_folders)
 	ck_assert_int_eq(lcow(&t, "run", "--uvm-mode", "process", "-b", b, cid(&t, "layers")), 0);
 	ck_assert_str_eq(t.out, UPPER_TEXT "\n" BASE_TEXT "\nwritten\n");
 	ck_assert_int_eq(access(tpath(&t, "scratch/scratch.img"), F_OK), 0);
+	/* what a container wrote persists with the scratch folder, for the next container */
+	b = bundle(&t, "b1", SH_ARGS("cat /new"), false, root);
+	ck_assert_int_eq(lcow(&t, "run", "--uvm-mode", "process", "-b", b, cid(&t, "again")), 0);
+	ck_assert_str_eq(t.out, "written\n");
 	/* The same layers, twice in one pod: the layer disks are shared. */
 	b = bundle(&t, "b2", LONG_ARGS, false, root);
 	ck_assert_int_eq(lcow_out(&t, tpath(&t, "p1.out"), "run", "-d", "--uvm-mode", "process",

@@ -38,6 +38,12 @@ int client_begin(const char *uvm, json_t *req, const int *fds, size_t n_fds, int
  * forwarding the signals lcow gets to the process (pid 0: the container's init) and, with tty,
  * the terminal's size on SIGWINCH. Returns the exit code, or a negative errno with err.
  */
+/*
+ * Holds the signals a foreground run or exec forwards (they stay pending), from before the
+ * container or process exists: client_wait_exit then forwards them, so none is lost or kills
+ * lcow in between. Children lcow starts get an empty mask.
+ */
+void client_hold_signals(void);
 int client_wait_exit(struct ctl_conn *conn, const char *uvm, const char *id, uint32_t pid, bool tty,
 		     struct gcs_error *err);
 /*

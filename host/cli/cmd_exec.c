@@ -170,6 +170,8 @@ int cmd_exec(int argc, char **argv)
 			term_raw(STDIN_FILENO);
 		}
 	}
+	if (!detach)
+		client_hold_signals();
 	rc = client_begin(uvm, req, fds, n_fds, CALL_MS, &conn, &r, &err);
 	if (pty >= 0)
 		close(pty);

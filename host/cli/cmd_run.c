@@ -41,6 +41,8 @@ int cmd_run(int argc, char **argv)
 
 	if (rc != 0 || done)
 		return rc;
+	if (!o.detach)
+		client_hold_signals();
 	rc = create_container(&o, &cr);
 	if (rc != 0)
 		return rc;

@@ -317,8 +317,11 @@ static char *bundle(struct t *t, const char *name, const char *args, bool termin
 }
 
 #define SH_ARGS(script) "[\"sh\",\"-c\",\"" script "\"]"
-/* A container that runs until SIGTERM, which it answers with exit 143 (it is PID 1). */
-#define LONG_ARGS SH_ARGS("echo started; trap 'echo got-term; exit 143' TERM; sleep 1000 & wait")
+/*
+ * A container that runs until SIGTERM, which it answers with exit 143 (it is PID 1, which
+ * ignores a signal it has no handler for): "started" says the trap is in place.
+ */
+#define LONG_ARGS SH_ARGS("trap 'echo got-term; exit 143' TERM; echo started; sleep 1000 & wait")
 
 /* ---- leftovers ---- */
 

@@ -1,5 +1,6 @@
 /* Integration harness: the agent as a child, and the checks every test ends with. */
 #include "harness.h"
+#include "layers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -623,28 +624,6 @@ static bool harness_layers_ok;
 static char harness_layers_error[GCS_ERROR_MESSAGE_MAX];
 static const char *harness_suite;
 
-/* Appends "; "-separated text to report. */
-static void note(char *report, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void note(char *report, size_t len, const char *fmt, ...)
-{
-	size_t n;
-	va_list va;
-
-	if (!report || len == 0)
-		return;
-	n = strnlen(report, len);
-	if (n > 0 && n + 2 < len) {
-		memcpy(report + n, "; ", 3);
-		n += 2;
-	}
-	if (n + 1 >= len)
-		return;
-	va_start(va, fmt);
-	vsnprintf(report + n, len - n, fmt, va);
-	va_end(va);
-}
-
 /* /proc/<pid>/<file> with NULs turned into sep (NUL-terminated, cut at len); its length. */
 static size_t read_proc(const char *pid, const char *file, char sep, char *buf, size_t len)
 {
@@ -688,7 +667,7 @@ int procs_matching(const char *needle, const char *and_also, char *report, size_
 		/* an agent names its runc stand-in in its own options: not a stand-in itself */
 		if (!strncmp(cmd, "gcs ", 4))
 			continue;
-		note(report, len, "pid %s: %.200s", de->d_name, cmd);
+		report_note(report, len, "pid %s: %.200s", de->d_name, cmd);
 		n++;
 	}
 	closedir(d);
@@ -717,7 +696,7 @@ static int kill_procs_naming(const char *dir, char *report, size_t len)
 		    (read_proc(de->d_name, "environ", '\n', buf, sizeof(buf)) &&
 		     strstr(buf, marker))) {
 			read_proc(de->d_name, "cmdline", ' ', buf, 200);
-			note(report, len, "killed pid %d (%s)", pid, buf);
+			report_note(report, len, "killed pid %d (%s)", pid, buf);
 			kill(pid, SIGKILL);
 			pids[n++] = pid;
 		}
@@ -826,7 +805,7 @@ static int cgroups_walk(int dfd, const char *path, const char *name, int depth, 
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
 		if (strcmp(de->d_name, name) == 0) {
-			note(report, len, "cgroup %s", sub);
+			report_note(report, len, "cgroup %s", sub);
 			n++;
 		}
 		if (depth >= 8)

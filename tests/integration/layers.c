@@ -46,10 +46,7 @@ static const char *const applets[] = {
 #define LAYER_SIZE "32M"
 #define UPPER_SIZE "4M"
 
-/* Appends "; "-separated text to report. */
-static void note(char *report, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void note(char *report, size_t len, const char *fmt, ...)
+void report_note(char *report, size_t len, const char *fmt, ...)
 {
 	size_t n;
 	va_list ap;
@@ -384,7 +381,7 @@ int loops_backed_under(const char *dir, char *report, size_t len)
 		if (sscanf(de->d_name, "loop%d", &nr) != 1 ||
 		    loop_backing(nr, backing, sizeof(backing)) < 0 || !under(backing, dir))
 			continue;
-		note(report, len, "loop%d attached to %s", nr, backing);
+		report_note(report, len, "loop%d attached to %s", nr, backing);
 		count++;
 	}
 	return count;
@@ -406,8 +403,8 @@ static int detach_loops_under(const char *dir, char *report, size_t len)
 		    loop_backing(nr, backing, sizeof(backing)) < 0 || !under(backing, dir))
 			continue;
 		rc = loop_detach(nr);
-		note(report, len, "loop%d still attached to %s%s%s", nr, backing,
-		     rc < 0 ? ", detach: " : "", rc < 0 ? strerror(-rc) : "");
+		report_note(report, len, "loop%d still attached to %s%s%s", nr, backing,
+			    rc < 0 ? ", detach: " : "", rc < 0 ? strerror(-rc) : "");
 		count++;
 	}
 	return count;
@@ -483,7 +480,7 @@ int mounts_under(pid_t pid, const char *dir, char *report, size_t len)
 	if (list_mounts(pid, dir, &v, &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		note(report, len, "mounted%s: %s", pid > 0 ? " (agent)" : "", v[i]);
+		report_note(report, len, "mounted%s: %s", pid > 0 ? " (agent)" : "", v[i]);
 	free_list(v, n);
 	return (int)n;
 }
@@ -534,7 +531,7 @@ static int unmount_under(const char *dir, char *report, size_t len)
 		if (count < 0) {
 			count = (int)n;
 			for (size_t i = 0; i < n; i++)
-				note(report, len, "left mounted: %s", v[i]);
+				report_note(report, len, "left mounted: %s", v[i]);
 		}
 		for (size_t i = n; i-- > 0;)
 			if (umount2(v[i], UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
@@ -561,7 +558,7 @@ static int runc_states(const char *runc_root, char *report, size_t len, bool del
 		if (de->d_name[0] == '.')
 			continue;
 		count++;
-		note(report, len, "runc state: %s", de->d_name);
+		report_note(report, len, "runc state: %s", de->d_name);
 		if (delete)
 			run_cmd((const char *const[]){ "runc", "--root", runc_root, "delete",
 						       "--force", de->d_name, NULL },
@@ -811,7 +808,7 @@ int env_destroy(struct test_env *e, char *report, size_t len)
 			continue;
 		rc = loop_detach(d->loop);
 		if (rc < 0) {
-			note(report, len, "loop%d: detach: %s", d->loop, strerror(-rc));
+			report_note(report, len, "loop%d: detach: %s", d->loop, strerror(-rc));
 			n++;
 		}
 		d->loop = -1;

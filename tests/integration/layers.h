@@ -123,3 +123,7 @@ int mount_fstype(pid_t pid, const char *path, char *buf, size_t len);
  * timeout_ms; returns the exit status (0-255), 128 + signal, or a negative errno.
  */
 int run_cmd(const char *const *argv, int timeout_ms, char *out, size_t len);
+
+/* Appends "; "-separated text to report (cut at len); for the leftover checks' reports. */
+void report_note(char *report, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));

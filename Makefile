@@ -96,6 +96,8 @@ IT_UTIL := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%.o,$(fil
 # ---- CLI tests: the built lcow binary driven as a user would (process-mode UVMs) ----
 CLI_TEST_SRCS := $(wildcard tests/cli/test_*.c)
 CLI_TEST_BINS := $(CLI_TEST_SRCS:tests/cli/%.c=$(BUILD)/tests/cli/%)
+# every other file there is the suites' shared harness
+CLI_TEST_UTIL := $(patsubst tests/cli/%.c,$(BUILD)/tests/cli/%.o,$(filter-out $(CLI_TEST_SRCS),$(wildcard tests/cli/*.c)))
 
 # ---- the VM suite: lcow's kernel and initrd under QEMU ----
 VM_SRCS := $(wildcard tests/vm/test_*.c)
@@ -263,7 +265,7 @@ $(BUILD)/tests/cli/%.o: tests/cli/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DLCOW_BIN='"$(CURDIR)/$(LCOW)"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/cli/%: $(BUILD)/tests/cli/%.o
+$(BUILD)/tests/cli/%: $(BUILD)/tests/cli/%.o $(CLI_TEST_UTIL)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
 
 # The lcow binary of this build, its agent next to it; every suite runs even when one fails.

@@ -96,8 +96,11 @@ IT_UTIL := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%.o,$(fil
 # ---- CLI tests: the built lcow binary driven as a user would (process-mode UVMs) ----
 CLI_TEST_SRCS := $(wildcard tests/cli/test_*.c)
 CLI_TEST_BINS := $(CLI_TEST_SRCS:tests/cli/%.c=$(BUILD)/tests/cli/%)
+# qemu_*.c: CLI suites with QEMU-mode UVMs, run by vm-check once the initrd is built
+CLI_QEMU_SRCS := $(wildcard tests/cli/qemu_*.c)
+CLI_QEMU_BINS := $(CLI_QEMU_SRCS:tests/cli/%.c=$(BUILD)/tests/cli/%)
 # every other file there is the suites' shared harness
-CLI_TEST_UTIL := $(patsubst tests/cli/%.c,$(BUILD)/tests/cli/%.o,$(filter-out $(CLI_TEST_SRCS),$(wildcard tests/cli/*.c)))
+CLI_TEST_UTIL := $(patsubst tests/cli/%.c,$(BUILD)/tests/cli/%.o,$(filter-out $(CLI_TEST_SRCS) $(CLI_QEMU_SRCS),$(wildcard tests/cli/*.c)))
 
 # ---- the VM suite: lcow's kernel and initrd under QEMU ----
 VM_SRCS := $(wildcard tests/vm/test_*.c)
@@ -112,7 +115,7 @@ all: deps build
 .PHONY: build
 build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
-	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS)
+	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -246,8 +249,8 @@ check: deps
 .PHONY: vm-check
 vm-check: deps
 	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
-	@$(MAKE) --no-print-directory $(VM_BINS) $(VSOCK)
-	@fail=0; for t in $(VM_BINS); do \
+	@$(MAKE) --no-print-directory $(VM_BINS) $(VSOCK) $(LCOW) $(AGENT) $(CLI_QEMU_BINS)
+	@fail=0; for t in $(VM_BINS) $(CLI_QEMU_BINS); do \
 		echo "== $$t"; \
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),2,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
 	done; \

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -47,6 +48,40 @@ int client_container(const char *id, char *uvm, size_t len, json_t **ret_record,
 	return 0;
 }
 
+static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod, bool adopt,
+			struct gcs_error *err);
+static int lock_uvms(int timeout_ms, int *ret_fd);
+
+/*
+ * A UVM whose daemon died but whose VM (or process-mode agent) still runs gets a new daemon
+ * that adopts it. Only a UVM that came up (it has uvm.json) is adopted, never a half-booted one.
+ */
+static int adopt_uvm(const char *uvm, const char *dir, struct gcs_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	struct gcs_error e = { 0 };
+	char p[PATH_MAX];
+	struct stat st;
+	pid_t pid;
+	int rc;
+
+	if (pathf(p, sizeof(p), "%s/uvm.json", dir) < 0 || stat(p, &st) < 0)
+		return -ESRCH;
+	rc = lock_uvms(BOOT_QEMU_MS, &lock);
+	if (rc < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "lock %s/u: %s", store_root(),
+				     strerror(-rc));
+	if (store_daemon_pid(uvm, &pid) == 0)
+		return 0; /* someone adopted it meanwhile */
+	if (stat(p, &st) < 0)
+		return -ESRCH;
+	log_warning("UVM %s: its daemon is not running: starting one to adopt the UVM", uvm);
+	rc = spawn_daemon(uvm, dir, VM_PROCESS, false, true, &e);
+	if (rc < 0)
+		log_warning("UVM %s: %s", uvm, e.message);
+	return rc;
+}
+
 int client_check_uvm(const char *uvm, struct gcs_error *err)
 {
 	char dir[PATH_MAX];
@@ -58,8 +93,10 @@ int client_check_uvm(const char *uvm, struct gcs_error *err)
 	store_uvm_dir(uvm, dir, sizeof(dir));
 	if (stat(dir, &st) < 0)
 		return gcs_error_set(err, -ENOENT, HR_FAIL, "UVM %s does not exist", uvm);
+	if (adopt_uvm(uvm, dir, err) == 0)
+		return 0;
 	return gcs_error_set(err, -ESRCH, HR_FAIL,
-			     "the daemon of UVM %s is not running (it crashed, or was killed); "
+			     "the daemon of UVM %s is not running (it crashed, or was killed) and "
 			     "its UVM is gone too; `lcow delete --force` cleans up after it",
 			     uvm);
 }
@@ -199,6 +236,41 @@ void client_hold_signals(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* ---- cancelling a create ---- */
+
+static int cancel_sig; /* the signal that cancelled the boot */
+
+static void cancel_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+void client_hold_cancel(void)
+{
+	sigset_t set;
+
+	cancel_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int client_cancel_pending(void)
+{
+	const struct timespec zero = { 0 };
+	sigset_t set;
+	int sig;
+
+	if (cancel_sig)
+		return cancel_sig;
+	cancel_set(&set);
+	sig = sigtimedwait(&set, NULL, &zero);
+	if (sig > 0)
+		cancel_sig = sig;
+	return cancel_sig;
+}
+
 int client_wait_exit(struct ctl_conn *conn, const char *uvm, const char *id, uint32_t pid, bool tty,
 		     struct gcs_error *err)
 {
@@ -247,22 +319,44 @@ int client_wait_exit(struct ctl_conn *conn, const char *uvm, const char *id, uin
 
 /* ---- starting a daemon ---- */
 
-/* Reads "ok" or "error: ..." from the daemon within timeout_ms. */
+/*
+ * Reads "ok" or "error: ..." from the daemon within timeout_ms. SIGINT, SIGTERM or SIGHUP
+ * meanwhile (held by client_hold_cancel) cancels the boot: "cancel" goes to the daemon, which
+ * tears down what it started and answers; that answer is -ECANCELED.
+ */
 static int await_ready(int fd, const char *uvm, int timeout_ms, struct gcs_error *err)
 {
+	_cleanup_close_ int sfd = -1;
 	char buf[GCS_ERROR_MESSAGE_MAX + 16];
 	size_t len = 0;
 	long long deadline = time_now_ms() + timeout_ms;
+	sigset_t set;
 
+	cancel_set(&set);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = cancel_sig ? -1 : sfd, .events = POLLIN } };
 		long long left = deadline - time_now_ms();
 		ssize_t n;
 
-		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+		if (left <= 0 || poll(p, 2, (int)left) == 0)
 			return gcs_error_set(err, -ETIMEDOUT, HR_FAIL,
 					     "UVM %s did not come up within %d s", uvm,
 					     timeout_ms / 1000);
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				cancel_sig = (int)si.ssi_signo;
+				log_debug("UVM %s: signal %d: cancelling its boot", uvm,
+					  cancel_sig);
+				if (write(fd, "cancel\n", 7) < 0)
+					log_debug("cancel: %m");
+			}
+			continue;
+		}
+		if (!p[0].revents)
+			continue;
 		n = read(fd, buf + len, sizeof(buf) - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -277,6 +371,8 @@ static int await_ready(int fd, const char *uvm, int timeout_ms, struct gcs_error
 		buf[--len] = '\0';
 	if (!strcmp(buf, "ok"))
 		return 0;
+	if (cancel_sig)
+		return gcs_error_set(err, -ECANCELED, HR_FAIL, "UVM %s: cancelled", uvm);
 	if (!strncmp(buf, "error: ", 7))
 		return gcs_error_set(err, -EIO, HR_FAIL, "UVM %s: %s", uvm, buf + 7);
 	return gcs_error_set(err, -EIO, HR_FAIL, "UVM %s: its daemon died while starting", uvm);
@@ -286,7 +382,7 @@ static int await_ready(int fd, const char *uvm, int timeout_ms, struct gcs_error
  * lcow re-executed as `lcow uvm-daemon`, detached: a session of its own, stdio on /dev/null and
  * its log, no fd of ours but the ready pipe (fd 3), reparented to init by a double fork.
  */
-static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod,
+static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod, bool adopt,
 			struct gcs_error *err)
 {
 	char log[PATH_MAX];
@@ -309,16 +405,21 @@ static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, boo
 	if (arg_debug)
 		argv[k++] = "--debug";
 	argv[k++] = "uvm-daemon";
-	argv[k++] = "--mode";
-	argv[k++] = vm_mode_name(mode);
+	if (adopt) {
+		argv[k++] = "--adopt";
+	} else {
+		argv[k++] = "--mode";
+		argv[k++] = vm_mode_name(mode);
+	}
 	if (pod)
 		argv[k++] = "--pod";
 	argv[k++] = "--ready-fd";
 	argv[k++] = "3";
 	argv[k++] = uvm;
 	argv[k] = NULL;
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		return gcs_error_set(err, -errno, HR_FAIL, "pipe: %m");
+	/* Both ways: the daemon answers on it, and takes "cancel" (or our EOF) as a cancel. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ready) < 0)
+		return gcs_error_set(err, -errno, HR_FAIL, "socketpair: %m");
 	pid = fork();
 	if (pid < 0) {
 		rc = -errno;
@@ -348,7 +449,8 @@ static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, boo
 	close(ready[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	rc = await_ready(ready[0], uvm, mode == VM_QEMU ? BOOT_QEMU_MS : BOOT_PROCESS_MS, err);
+	rc = await_ready(ready[0], uvm, mode == VM_QEMU || adopt ? BOOT_QEMU_MS : BOOT_PROCESS_MS,
+			 err);
 	close(ready[0]);
 	return rc;
 }
@@ -406,7 +508,7 @@ int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, bool *ret_st
 	if ((rc = mkdir_p(dir, 0700)) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", dir, strerror(-rc));
 	log_debug("starting UVM %s (%s mode)", uvm, vm_mode_name(mode));
-	rc = spawn_daemon(uvm, dir, mode, pod, err);
+	rc = spawn_daemon(uvm, dir, mode, pod, false, err);
 	if (rc < 0) {
 		/* The daemon removed what it made; a daemon that never ran did not. */
 		if (store_daemon_pid(uvm, &pid) < 0)

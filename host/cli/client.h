@@ -21,7 +21,10 @@
 /* The UVM of a container (and its record): -ENOENT and "container does not exist". */
 int client_container(const char *id, char *uvm, size_t len, json_t **ret_record,
 		     struct gcs_error *err);
-/* 0 when the UVM's daemon runs; else -ESRCH (or -ENOENT: no such UVM) with why in err. */
+/*
+ * 0 when the UVM's daemon runs, or when a new one adopted the UVM of one that died; else -ESRCH
+ * (the UVM is gone too, or never came up) or -ENOENT (no such UVM), with why in err.
+ */
 int client_check_uvm(const char *uvm, struct gcs_error *err);
 /*
  * One request with fds attached, one answer within timeout_ms: 0 and the answer in *ret (may be
@@ -34,18 +37,26 @@ int client_call(const char *uvm, json_t *req, const int *fds, size_t n_fds, int 
 int client_begin(const char *uvm, json_t *req, const int *fds, size_t n_fds, int timeout_ms,
 		 struct ctl_conn *conn, json_t **ret, struct gcs_error *err);
 /*
- * The foreground of run and exec: waits without a limit for the exit answer on conn, while
- * forwarding the signals lcow gets to the process (pid 0: the container's init) and, with tty,
- * the terminal's size on SIGWINCH. Returns the exit code, or a negative errno with err.
- */
-/*
  * Holds the signals a foreground run or exec forwards (they stay pending), from before the
  * container or process exists: client_wait_exit then forwards them, so none is lost or kills
  * lcow in between. Children lcow starts get an empty mask.
  */
 void client_hold_signals(void);
+/*
+ * The foreground of run and exec: waits without a limit for the exit answer on conn, while
+ * forwarding the signals lcow gets to the process (pid 0: the container's init) and, with tty,
+ * the terminal's size on SIGWINCH. Returns the exit code, or a negative errno with err.
+ */
 int client_wait_exit(struct ctl_conn *conn, const char *uvm, const char *id, uint32_t pid, bool tty,
 		     struct gcs_error *err);
+/*
+ * Holds SIGINT, SIGTERM and SIGHUP from the start of a create: one that comes while the UVM
+ * boots cancels the boot (the daemon tears down what it started); client_cancel_pending then
+ * says so, and create removes whatever it made.
+ */
+void client_hold_cancel(void);
+/* The signal that cancelled, or one pending now (which is taken); 0 when none. */
+int client_cancel_pending(void);
 /*
  * Makes sure the daemon of uvm runs: starts one in the given mode (auto: see vm_resolve, with a
  * notice on stderr when it falls back to process mode) when there is none. ret_started says

@@ -164,6 +164,10 @@ static int create_in_uvm(const struct create_opts *o, const struct bundle *b, co
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 	/* A UVM that is on its way out refuses: wait for it to go, then start a new one. */
 	for (int attempt = 0;; attempt++) {
+		if (client_cancel_pending()) {
+			rc = gcs_error_set(err, -ECANCELED, HR_FAIL, "cancelled");
+			break;
+		}
 		rc = client_ensure_uvm(uvm, o->mode, o->uvm != NULL, &started, err);
 		if (rc < 0)
 			break;
@@ -180,7 +184,7 @@ static int create_in_uvm(const struct create_opts *o, const struct bundle *b, co
 	return rc;
 }
 
-static int write_pid_file(const char *path, uint32_t pid)
+static int write_runc_pid_file(const char *path, uint32_t pid)
 {
 	char text[32];
 
@@ -198,6 +202,8 @@ int create_container(const struct create_opts *o, struct created *ret)
 	const char *uvm = o->uvm ? o->uvm : o->id;
 
 	memset(ret, 0, sizeof(*ret));
+	/* Ctrl-C or SIGTERM from here on cancels: nothing of the container is left. */
+	client_hold_cancel();
 	if (!id_valid(o->id))
 		return fail("invalid container id '%s'", o->id);
 	if (o->uvm && !id_valid(o->uvm))
@@ -222,12 +228,20 @@ int create_container(const struct create_opts *o, struct created *ret)
 		close(pty);
 	ret->terminal = b.terminal;
 	bundle_free(&b);
+	if (client_cancel_pending()) {
+		/* Interrupted: what was made goes (with its UVM, unless another container has it). */
+		if (rc == 0)
+			delete_quietly(o->id, uvm);
+		rm_rf(ctr_dir);
+		log_debug("create %s: interrupted by signal %d", o->id, client_cancel_pending());
+		return 128 + client_cancel_pending();
+	}
 	if (rc < 0) {
 		rm_rf(ctr_dir);
 		return fail("%s", err.message);
 	}
 	snprintf(ret->uvm, sizeof(ret->uvm), "%s", uvm);
-	if (o->pid_file && (rc = write_pid_file(o->pid_file, ret->pid)) < 0)
+	if (o->pid_file && (rc = write_runc_pid_file(o->pid_file, ret->pid)) < 0)
 		return fail("pid file %s: %s", o->pid_file, strerror(-rc));
 	return 0;
 }

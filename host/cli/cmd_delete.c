@@ -110,7 +110,17 @@ static int delete_one(const char *id, bool force)
 		sweep_uvm(uvm);
 	}
 	if ((rc == -ETIMEDOUT && force) || (rc < 0 && !strcmp(code, "not-found"))) {
-		/* A record whose create never reached the daemon, or a daemon that hung. */
+		/*
+		 * A record whose create never reached the daemon, or a daemon that hung. The UVM
+		 * started for that container goes too when it has no other (a pod stays).
+		 */
+		if (rc != -ETIMEDOUT) {
+			json_auto_t *down = json_pack("{s:s, s:b, s:b}", "op", "shutdown", "force",
+						      0, "unless_pod", 1);
+			struct gcs_error e = { 0 };
+			if (client_call(uvm, down, NULL, 0, CREATE_MS, NULL, NULL, 0, &e) < 0)
+				log_debug("UVM %s: %s", uvm, e.message);
+		}
 		store_container_dir(id, dir, sizeof(dir));
 		rm_rf(dir);
 		return 0;

@@ -23,17 +23,23 @@
 #include "util.h"
 
 static const char usage[] =
-	"Usage: lcow [GLOBAL OPTIONS] uvm-daemon [--mode qemu|process] [--pod] [--ready-fd N] UVM-ID\n"
+	"Usage: lcow [GLOBAL OPTIONS] uvm-daemon [--mode qemu|process] [--pod] [--adopt]\n"
+	"                                        [--ready-fd N] UVM-ID\n"
 	"\n"
 	"Internal: the daemon that holds one UVM. create and run start it (detached, in a session\n"
 	"of its own); it boots the UVM, owns the bridge to the UVM's agent, and serves the other\n"
 	"commands over <root>/u/<uvm>/ctl.sock. It logs to --log, else <root>/u/<uvm>/daemon.log,\n"
 	"and exits after the UVM's last container is deleted (a pod: after `lcow delete UVM-ID`).\n"
+	"The UVM outlives a daemon that dies: the next lcow command starts one with --adopt, which\n"
+	"listens on the UVM's bridge port again, lets the agent dial in and rebuilds its containers\n"
+	"from their records.\n"
 	"\n"
 	"Options:\n"
-	"  --mode qemu|process  how to run the UVM (default process)\n"
+	"  --mode qemu|process  how to run the UVM (default process; with --adopt: as it runs)\n"
 	"  --pod                keep the UVM when its last container goes\n"
-	"  --ready-fd N         write \"ok\" or \"error: <why>\" to fd N once the UVM is up\n"
+	"  --adopt              take over the running UVM of a daemon that died\n"
+	"  --ready-fd N         write \"ok\" or \"error: <why>\" to fd N once the UVM is up; EOF\n"
+	"                       or \"cancel\" on it (or SIGTERM) before then cancels the boot\n"
 	"  -h, --help           show this help\n";
 
 const char *ctr_status_name(enum ctr_status s)
@@ -158,6 +164,12 @@ void op_shutdown(struct daemon *d, struct ctl_conn *c, json_t *req)
 	bool force = json_is_true(json_object_get(req, "force"));
 	char names[1024] = "";
 	size_t n = 0;
+
+	/* delete of a container the daemon never got: its own UVM goes too, never a pod. */
+	if (json_is_true(json_object_get(req, "unless_pod")) && d->pod) {
+		reply_ok(c, json_pack("{s:b}", "uvm_stopped", 0));
+		return;
+	}
 
 	pthread_mutex_lock(&d->lock);
 	for (struct ctr *x = d->ctrs; x; x = x->next)
@@ -343,7 +355,7 @@ static void ready(int fd, const char *error)
 	close(fd);
 }
 
-static int write_uvm_json(struct daemon *d)
+static int write_uvm_json(struct daemon *d, const char *created)
 {
 	char p[PATH_MAX], when[48];
 	json_t *j;
@@ -351,7 +363,7 @@ static int write_uvm_json(struct daemon *d)
 
 	time_rfc3339(when, sizeof(when));
 	j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "id", d->uvm_id, "mode", vm_mode_name(d->mode),
-		      "pod", d->pod, "created", when, "pid", (int)getpid());
+		      "pod", d->pod, "created", created ? created : when, "pid", (int)getpid());
 	if (!j || pathf(p, sizeof(p), "%s/uvm.json", d->dir) < 0) {
 		json_decref(j);
 		return -ENOMEM;
@@ -362,48 +374,112 @@ static int write_uvm_json(struct daemon *d)
 }
 
 /*
- * Opens the control socket, then writes the pid file, then boots the UVM: a client that finds
- * the daemon while the UVM boots has its request queued until the daemon serves.
+ * Whether the boot is to be given up: the CLI that started us went away or said "cancel" on
+ * the ready channel, or we got SIGTERM, SIGINT or SIGHUP. Latched.
  */
-static int daemon_start(struct daemon *d, struct gcs_error *err)
+static bool boot_cancelled(void *user)
 {
-	struct vm_start_options o = { .mode = d->mode,
-				      .debug = d->debug,
+	struct daemon *d = user;
+	struct pollfd p[2] = { { .fd = d->ready_fd, .events = POLLIN },
+			       { .fd = d->boot_sig_fd, .events = POLLIN } };
+
+	if (d->cancelled)
+		return true;
+	if (poll(p, 2, 0) <= 0)
+		return false;
+	if (p[0].revents) {
+		char buf[16];
+		ssize_t n = read(d->ready_fd, buf, sizeof(buf));
+		if (n <= 0 || (n >= 6 && !memcmp(buf, "cancel", 6)))
+			d->cancelled = true;
+	}
+	if (p[1].revents) {
+		struct signalfd_siginfo si;
+		if (read(d->boot_sig_fd, &si, sizeof(si)) == sizeof(si))
+			d->cancelled = true;
+	}
+	if (d->cancelled)
+		log_info("uvm %s: the boot was cancelled", d->uvm_id);
+	return d->cancelled;
+}
+
+/* An adopted UVM's mode, pod flag and creation time, from its uvm.json. */
+static int read_uvm_json(struct daemon *d, char *created, size_t len, struct gcs_error *err)
+{
+	char p[PATH_MAX], errbuf[160];
+	json_t *j = NULL;
+	int rc;
+
+	if (pathf(p, sizeof(p), "%s/uvm.json", d->dir) < 0 ||
+	    (rc = json_read_file(p, &j, errbuf, sizeof(errbuf))) < 0)
+		return gcs_error_set(err, -ENOENT, HR_FAIL, "UVM %s: no uvm.json to adopt it by",
+				     d->uvm_id);
+	rc = vm_mode_parse(json_string_value(json_object_get(j, "mode")) ?: "", &d->mode);
+	d->pod = json_is_true(json_object_get(j, "pod"));
+	snprintf(created, len, "%s", json_string_value(json_object_get(j, "created")) ?: "");
+	json_decref(j);
+	if (rc < 0 || d->mode == VM_AUTO)
+		return gcs_error_set(err, -EINVAL, HR_FAIL, "UVM %s: a broken uvm.json", d->uvm_id);
+	return 0;
+}
+
+/*
+ * Opens the control socket, then writes the pid file, then boots (or adopts) the UVM: a client
+ * that finds the daemon meanwhile has its request queued until the daemon serves.
+ */
+static int daemon_start(struct daemon *d, bool adopt, struct gcs_error *err)
+{
+	struct vm_start_options o = { .debug = d->debug,
+				      .cancelled = boot_cancelled,
 				      .on_log = on_vm_log,
 				      .on_notification = on_notification,
 				      .user = d };
-	char vmdir[PATH_MAX], p[PATH_MAX], pid[32];
+	char vmdir[PATH_MAX], p[PATH_MAX], created[64] = "";
+	sigset_t set;
 	int rc;
 
 	if (pathf(vmdir, sizeof(vmdir), "%s/vm", d->dir) < 0 ||
 	    pathf(d->sock, sizeof(d->sock), "%s/ctl.sock", d->dir) < 0)
 		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", d->dir);
+	if (adopt && (rc = read_uvm_json(d, created, sizeof(created), err)) < 0)
+		return rc;
+	o.mode = d->mode;
 	o.dir = vmdir;
 	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->wake_fd < 0)
 		return gcs_error_set(err, -errno, HR_FAIL, "eventfd: %m");
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	d->boot_sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	rc = ctl_listen(d->sock, &d->listen_fd);
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "listen on %s: %s", d->sock, strerror(-rc));
-	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if ((rc = pathf(p, sizeof(p), "%s/daemon.pid", d->dir)) < 0 ||
-	    (rc = write_file_atomic(p, pid, 0600)) < 0)
+	    (rc = write_pid_file(p, getpid())) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "write daemon.pid: %s", strerror(-rc));
-	log_info("uvm %s: starting (%s mode)", d->uvm_id, vm_mode_name(d->mode));
-	rc = vm_start(&d->vm, &o, err);
+	log_info("uvm %s: %s (%s mode)", d->uvm_id, adopt ? "adopting" : "starting",
+		 vm_mode_name(d->mode));
+	rc = adopt ? vm_adopt(&d->vm, &o, err) : vm_start(&d->vm, &o, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = write_uvm_json(d)) < 0)
+	d->vm_up = true;
+	if (adopt && (rc = daemon_restore(d)) < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "read the containers' records: %s",
+				     strerror(-rc));
+	if ((rc = write_uvm_json(d, created[0] ? created : NULL)) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "write uvm.json: %s", strerror(-rc));
 	log_info("uvm %s: up", d->uvm_id);
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct daemon *d, int *ready_fd)
+static int parse(int argc, char **argv, struct daemon *d, int *ready_fd, bool *adopt)
 {
 	static const struct option opts[] = {
 		{ "mode", required_argument, NULL, 'm' },
 		{ "pod", no_argument, NULL, 'p' },
+		{ "adopt", no_argument, NULL, 'a' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -419,6 +495,9 @@ static int parse(int argc, char **argv, struct daemon *d, int *ready_fd)
 			break;
 		case 'p':
 			d->pod = true;
+			break;
+		case 'a':
+			*adopt = true;
 			break;
 		case 'r':
 			*ready_fd = atoi(optarg);
@@ -437,20 +516,26 @@ static int parse(int argc, char **argv, struct daemon *d, int *ready_fd)
 }
 
 /* Static: client threads may still touch it while the process exits. */
-static struct daemon d = { .mode = VM_PROCESS, .listen_fd = -1, .wake_fd = -1 };
+static struct daemon d = { .mode = VM_PROCESS,
+			   .listen_fd = -1,
+			   .wake_fd = -1,
+			   .ready_fd = -1,
+			   .boot_sig_fd = -1 };
 
 int cmd_uvm_daemon(int argc, char **argv)
 {
 	struct gcs_error err = { 0 };
 	char p[PATH_MAX];
 	int ready_fd = -1, rc;
+	bool adopt = false;
 	sigset_t set;
 
-	rc = parse(argc, argv, &d, &ready_fd);
+	rc = parse(argc, argv, &d, &ready_fd, &adopt);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+	d.ready_fd = ready_fd;
 	d.debug = arg_debug;
 	if (store_uvm_dir(d.uvm_id, d.dir, sizeof(d.dir)) < 0 || mkdir_p(d.dir, 0700) < 0) {
 		ready(ready_fd, "cannot create the UVM's directory");
@@ -470,18 +555,26 @@ int cmd_uvm_daemon(int argc, char **argv)
 	pthread_mutex_init(&d.storage, NULL);
 	pthread_cond_init(&d.cond, NULL);
 
-	rc = daemon_start(&d, &err);
+	rc = daemon_start(&d, adopt, &err);
 	if (rc < 0) {
 		log_error("uvm %s: %s", d.uvm_id, err.message);
-		ready(ready_fd, err.message);
 		if (d.listen_fd >= 0)
 			close(d.listen_fd);
-		daemon_stop_uvm(&d);
+		/*
+		 * A UVM we could not adopt is left as it is, for `delete --force` to sweep; one we
+		 * started (or adopted and then failed) is torn down, and its directory goes.
+		 */
+		if (!adopt || d.vm_up)
+			daemon_stop_uvm(&d);
+		ready(ready_fd, err.message);
 		close(d.wake_fd);
 		log_close();
 		return 1;
 	}
 	ready(ready_fd, NULL);
+	d.ready_fd = -1;
+	if (d.boot_sig_fd >= 0)
+		close(d.boot_sig_fd);
 	serve(&d);
 	close(d.listen_fd);
 	close(d.wake_fd);

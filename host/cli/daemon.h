@@ -92,6 +92,10 @@ struct daemon {
 	bool slots[DAEMON_CONTROLLERS * DAEMON_LUNS]; /* storage */
 	unsigned mounts; /* storage: /run/mounts/scsi/m<N> */
 	int listen_fd, wake_fd;
+	int ready_fd; /* while booting: the starting CLI's end (EOF or "cancel": give up) */
+	int boot_sig_fd; /* while booting: SIGTERM, SIGINT, SIGHUP */
+	bool cancelled; /* the boot was cancelled */
+	bool vm_up; /* vm_start or vm_adopt succeeded */
 	bool exiting; /* d->lock: the UVM is going away; no new containers */
 };
 
@@ -131,3 +135,15 @@ void op_shutdown(struct daemon *d, struct ctl_conn *c, json_t *req);
 void ctr_delete_all(struct daemon *d);
 /* A container exit notification from the guest (reader thread: no bridge calls). */
 void ctr_notified(struct daemon *d, const char *id);
+/* An adopted running container: a handle on its init (by pid) and a thread waiting for it. */
+void ctr_watch_init(struct daemon *d, struct ctr *x);
+
+/* ---- dstate.c: what the next daemon needs to adopt the UVM ---- */
+
+/* Writes <ctr dir>/daemon.json: the container's state, layers, slots and spec. */
+void ctr_save(struct daemon *d, struct ctr *x);
+/*
+ * After vm_adopt: rebuilds the containers of this UVM (and its layers and SCSI slots) from their
+ * daemon.json; one the agent no longer has is stopped (255, lost).
+ */
+int daemon_restore(struct daemon *d);

@@ -78,11 +78,37 @@ static enum ctr_status status_of(struct daemon *d, struct ctr *x)
 	return s;
 }
 
+/*
+ * The container state machine: the one place a status changes. From each status, the ones it
+ * may go to; anything else is refused (and logged), so a late or repeated event (an exit
+ * notification racing start, a resume after the exit) cannot undo a later state. Stopped is
+ * final, and reaching it wakes every waiter (d->cond) once.
+ */
+static const bool transitions[CTR_STOPPED + 1][CTR_STOPPED + 1] = {
+	[CTR_CREATING] = { [CTR_CREATED] = true, [CTR_STOPPED] = true },
+	[CTR_CREATED] = { [CTR_RUNNING] = true, [CTR_STOPPED] = true },
+	[CTR_RUNNING] = { [CTR_PAUSED] = true, [CTR_STOPPED] = true },
+	[CTR_PAUSED] = { [CTR_RUNNING] = true, [CTR_STOPPED] = true },
+};
+
+/* Under d->lock. */
+static bool transition(struct daemon *d, struct ctr *x, enum ctr_status to)
+{
+	if (!transitions[x->status][to]) {
+		log_debug("container %s: no transition %s -> %s", x->id, ctr_status_name(x->status),
+			  ctr_status_name(to));
+		return false;
+	}
+	x->status = to;
+	if (to == CTR_STOPPED)
+		pthread_cond_broadcast(&d->cond);
+	return true;
+}
+
 static void set_status(struct daemon *d, struct ctr *x, enum ctr_status s)
 {
 	pthread_mutex_lock(&d->lock);
-	if (x->status != CTR_STOPPED)
-		x->status = s;
+	transition(d, x, s);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -531,8 +557,9 @@ void op_create(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size
 	pid = created_pid(d, id);
 	pthread_mutex_lock(&d->lock);
 	x->pid = pid;
-	x->status = CTR_CREATED;
+	transition(d, x, CTR_CREATED);
 	pthread_mutex_unlock(&d->lock);
+	ctr_save(d, x);
 	pthread_mutex_unlock(&x->op);
 	log_info("container %s: created (pid %u)", id, pid);
 	reply_ok(c, json_pack("{s:i}", "pid", (int)pid));
@@ -594,18 +621,20 @@ static void *init_waiter(void *arg)
 	else
 		gcs_process_close_stdin(x->init);
 	pthread_mutex_lock(&d->lock);
-	x->exited = true;
-	x->exit_code = rc < 0 ? 255 : code;
-	x->lost = rc < 0;
-	x->status = CTR_STOPPED;
+	/* Its waiters wake once the lock goes, with the status set here. */
+	if (transition(d, x, CTR_STOPPED)) {
+		x->exited = true;
+		x->exit_code = rc < 0 ? 255 : code;
+		x->lost = rc < 0;
+	}
 	if (rc == 0) {
 		memcpy(fds, x->fds, x->n_fds * sizeof(int));
 		n_fds = x->n_fds;
 		x->n_fds = 0;
 	}
-	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	close_fds(fds, n_fds);
+	ctr_save(d, x);
 	log_info("container %s: exited with %u", x->id, x->exit_code);
 	ctr_put(d, x);
 	return NULL;
@@ -709,11 +738,11 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	x->init = init;
 	x->pid = gcs_process_pid(init);
 	x->starting = false;
-	if (x->status == CTR_CREATED)
-		x->status = CTR_RUNNING;
+	transition(d, x, CTR_RUNNING);
 	pthread_mutex_unlock(&d->lock);
 	if (spawn_waiter(d, x, NULL, init_waiter) < 0)
 		log_error("container %s: no thread to wait for its init", x->id);
+	ctr_save(d, x);
 	pthread_mutex_unlock(&x->op);
 	log_info("container %s: started (pid %u)", x->id, x->pid);
 	reply_ok(c, json_pack("{s:i}", "pid", (int)x->pid));
@@ -732,13 +761,23 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	ctr_put(d, x);
 }
 
+void ctr_watch_init(struct daemon *d, struct ctr *x)
+{
+	struct gcs_error err = { 0 };
+
+	if (gcs_process_attach(vm_bridge(&d->vm), x->id, x->pid, &x->init, &err) < 0 ||
+	    spawn_waiter(d, x, NULL, init_waiter) < 0)
+		log_error("container %s: cannot wait for its init (pid %u): %s", x->id, x->pid,
+			  err.message[0] ? err.message : "no thread");
+}
+
 /* A created init that was never started is gone (killed): stopped, 137. Under d->lock. */
 static void mark_never_started_exit(struct daemon *d, struct ctr *x)
 {
-	x->status = CTR_STOPPED;
-	x->exited = true;
-	x->exit_code = 137;
-	pthread_cond_broadcast(&d->cond);
+	if (transition(d, x, CTR_STOPPED)) {
+		x->exited = true;
+		x->exit_code = 137;
+	}
 }
 
 void ctr_notified(struct daemon *d, const char *id)
@@ -1023,8 +1062,10 @@ void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause)
 		rc = ctr_operation(d, x->id,
 				   pause ? GCS_CONTAINER_OP_PAUSE : GCS_CONTAINER_OP_RESUME, 0,
 				   &err);
-	if (rc == 0)
+	if (rc == 0) {
 		set_status(d, x, pause ? CTR_PAUSED : CTR_RUNNING);
+		ctr_save(d, x);
+	}
 	pthread_mutex_unlock(&x->op);
 	if (rc < 0)
 		reply_err(c, NULL, "%s", err.message);

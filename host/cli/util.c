@@ -135,44 +135,6 @@ bool id_valid(const char *id)
 	return true;
 }
 
-bool pid_runs(pid_t pid, const char *const *needles)
-{
-	char p[64], buf[8192];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-
-	if (pid <= 0)
-		return false;
-	snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false; /* a zombie has an empty command line */
-	for (ssize_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	buf[n] = '\0';
-	for (size_t i = 0; needles && needles[i]; i++)
-		if (!strstr(buf, needles[i]))
-			return false;
-	return true;
-}
-
-int read_pid_file(const char *path, pid_t *ret)
-{
-	_cleanup_free_ char *text = NULL;
-	int pid, rc = read_file(path, 64, &text, NULL);
-
-	if (rc < 0)
-		return rc;
-	if (sscanf(text, "%d", &pid) != 1 || pid <= 0)
-		return -EINVAL;
-	*ret = pid;
-	return 0;
-}
-
 int exe_dir(char *buf, size_t len)
 {
 	char path[PATH_MAX];

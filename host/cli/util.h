@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "fsutil.h"
+#include "proc.h"
 #include "timeutil.h"
 
 /* Removes path and everything under it, never crossing into another filesystem. */
@@ -24,11 +25,6 @@ int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen);
 
 /* A container or UVM ID as runc accepts it: [A-Za-z0-9_+.-], 1-128 bytes, not "." or "..". */
 bool id_valid(const char *id);
-
-/* Whether pid runs and its command line contains every one of the NULL-terminated needles. */
-bool pid_runs(pid_t pid, const char *const *needles);
-/* Reads a pid from a file; -ENOENT, -EINVAL. */
-int read_pid_file(const char *path, pid_t *ret);
 
 /* The directory of the running executable. */
 int exe_dir(char *buf, size_t len);

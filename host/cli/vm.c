@@ -96,30 +96,12 @@ enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len)
 	return VM_PROCESS;
 }
 
-/* QEMU's and the vsock device's pids, for vm_sweep after a crash: our children right now. */
-static void record_children(const char *dir)
-{
-	_cleanup_closedir_ DIR *d = opendir("/proc/self/task");
-	char text[512] = "", p[PATH_MAX];
-	struct dirent *de;
-	size_t n = 0;
-
-	while (d && (de = readdir(d))) {
-		_cleanup_free_ char *kids = NULL;
-		char kp[PATH_MAX];
-		if (de->d_name[0] == '.' ||
-		    pathf(kp, sizeof(kp), "/proc/self/task/%s/children", de->d_name) < 0 ||
-		    read_file(kp, 4096, &kids, NULL) < 0)
-			continue;
-		for (char *tok = strtok(kids, " \n"); tok && n + 16 < sizeof(text);
-		     tok = strtok(NULL, " \n"))
-			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n", tok);
-	}
-	if (pathf(p, sizeof(p), "%s/vm.pids", dir) == 0)
-		write_file_atomic(p, text, 0600);
-}
-
-int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err)
+/*
+ * Starts (adopt false) or adopts the UVM. Either way its processes outlive this daemon, so that
+ * the next one can adopt them.
+ */
+static int vm_open(struct vm *vm, const struct vm_start_options *o, bool adopt,
+		   struct gcs_error *err)
 {
 	struct vm_paths paths;
 	int rc;
@@ -134,14 +116,16 @@ int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *
 			.state_dir = o->dir,
 			.agent = paths.agent,
 			.log_level = o->debug ? "debug" : "info",
+			.outlive_caller = true,
+			.cancelled = o->cancelled,
 			.on_notification = o->on_notification,
 			.user = o->user,
 		};
-		if (!paths.agent[0])
+		if (!adopt && !paths.agent[0])
 			return gcs_error_set(err, -ENOENT, HR_FAIL,
 					     "the agent (gcs) is neither next to lcow nor in "
 					     "../libexec/lcow; set LCOW_AGENT");
-		rc = lcow_puvm_start(&po, &vm->p, err);
+		rc = adopt ? lcow_puvm_adopt(&po, &vm->p, err) : lcow_puvm_start(&po, &vm->p, err);
 		if (rc < 0)
 			return rc;
 		snprintf(vm->run, sizeof(vm->run), "%s", lcow_puvm_run_root(vm->p));
@@ -156,33 +140,52 @@ int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *
 			.qemu = paths.qemu[0] ? paths.qemu : NULL,
 			.vsock_device = paths.vsock,
 			.scsi_controllers = 4,
-			.boot_timeout_ms = QEMU_BOOT_MS,
+			.boot_timeout_ms = adopt ? 0 : QEMU_BOOT_MS,
+			.outlive_caller = true,
+			.cancelled = o->cancelled,
 			.on_log = o->on_log,
 			.on_notification = o->on_notification,
 			.user = o->user,
 		};
-		if (!paths.kernel[0] || !paths.initrd[0] || !paths.vsock[0] || !paths.qemu[0])
-			return gcs_error_set(
-				err, -ENOENT, HR_FAIL,
-				"qemu mode needs qemu-system-x86_64, the UVM kernel and "
-				"initrd (make initrd WITH_RUNC=1) and lcow-vsock; "
-				"missing: %s%s%s%s",
-				paths.qemu[0] ? "" : "qemu ", paths.kernel[0] ? "" : "vmlinux ",
-				paths.initrd[0] ? "" : "initrd.img ",
-				paths.vsock[0] ? "" : "lcow-vsock");
-		if ((rc = mkdir_p(o->dir, 0700)) < 0)
-			return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", o->dir,
-					     strerror(-rc));
-		rc = lcow_uvm_start(&qo, &vm->q, err);
-		if (rc < 0) {
-			rm_rf(o->dir);
-			return rc;
+		if (adopt) {
+			rc = lcow_uvm_adopt(&qo, &vm->q, err);
+			if (rc < 0)
+				return rc;
+		} else {
+			if (!paths.kernel[0] || !paths.initrd[0] || !paths.vsock[0] ||
+			    !paths.qemu[0])
+				return gcs_error_set(
+					err, -ENOENT, HR_FAIL,
+					"qemu mode needs qemu-system-x86_64, the UVM kernel and "
+					"initrd (make initrd WITH_RUNC=1) and lcow-vsock; "
+					"missing: %s%s%s%s",
+					paths.qemu[0] ? "" : "qemu ",
+					paths.kernel[0] ? "" : "vmlinux ",
+					paths.initrd[0] ? "" : "initrd.img ",
+					paths.vsock[0] ? "" : "lcow-vsock");
+			if ((rc = mkdir_p(o->dir, 0700)) < 0)
+				return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", o->dir,
+						     strerror(-rc));
+			rc = lcow_uvm_start(&qo, &vm->q, err);
+			if (rc < 0) {
+				rm_rf(o->dir);
+				return rc;
+			}
 		}
-		record_children(o->dir);
 		snprintf(vm->run, sizeof(vm->run), "/run");
 		snprintf(vm->runc_root, sizeof(vm->runc_root), "/run/gcs/runc");
 		return 0;
 	}
+}
+
+int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err)
+{
+	return vm_open(vm, o, false, err);
+}
+
+int vm_adopt(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err)
+{
+	return vm_open(vm, o, true, err);
 }
 
 struct gcs_bridge *vm_bridge(struct vm *vm)
@@ -234,18 +237,5 @@ void vm_stop(struct vm *vm)
 
 int vm_sweep(const char *dir)
 {
-	char p[PATH_MAX];
-	_cleanup_free_ char *pids = NULL;
-	int n = 0;
-
-	if (pathf(p, sizeof(p), "%s/vm.pids", dir) == 0 && read_file(p, 4096, &pids, NULL) == 0) {
-		for (char *tok = strtok(pids, "\n"); tok; tok = strtok(NULL, "\n")) {
-			pid_t pid = (pid_t)atoi(tok);
-			if (pid_runs(pid, (const char *const[]){ dir, NULL }) &&
-			    kill(pid, SIGKILL) == 0)
-				n++;
-		}
-	}
-	n += lcow_puvm_sweep(dir);
-	return n;
+	return lcow_uvm_sweep(dir) + lcow_puvm_sweep(dir);
 }

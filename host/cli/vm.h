@@ -44,12 +44,20 @@ struct vm_start_options {
 	enum vm_mode mode; /* qemu or process */
 	const char *dir; /* <uvm-dir>/vm */
 	bool debug;
+	/* Asked while booting or adopting: true gives up with -ECANCELED. */
+	bool (*cancelled)(void *user);
 	void (*on_log)(void *user, const char *line);
 	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
 	void *user;
 };
 
+/* QEMU and the vsock device, or the process-mode agent, outlive the daemon (see vm_adopt). */
 int vm_start(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err);
+/*
+ * Takes over the UVM of a daemon that died: its processes must still run (-ESRCH otherwise);
+ * the agent dials the bridge port again and negotiates. On failure the UVM is left as it was.
+ */
+int vm_adopt(struct vm *vm, const struct vm_start_options *o, struct gcs_error *err);
 struct gcs_bridge *vm_bridge(struct vm *vm);
 bool vm_broken(struct vm *vm);
 int vm_add_disk(struct vm *vm, const char *path, bool read_only, unsigned controller, unsigned lun,
@@ -58,8 +66,8 @@ int vm_remove_disk(struct vm *vm, unsigned controller, unsigned lun, struct gcs_
 /* Stops the VM and removes vm->dir. */
 void vm_stop(struct vm *vm);
 /*
- * Cleans up after a daemon that died: kills what its VM left running (QEMU and the vsock
- * device from vm.pids, or the process-mode agent), and process mode's cgroups, mounts and
- * loop devices; removes dir. Returns the number of leftovers.
+ * Cleans up after a daemon that died and a UVM nobody adopted: kills what still runs (QEMU and
+ * the vsock device, or the process-mode agent, by pid file and command line), and process mode's
+ * cgroups, mounts and loop devices; removes dir. Returns the number of leftovers.
  */
 int vm_sweep(const char *dir);

@@ -277,6 +277,21 @@ static struct gcs_process *process_new(struct gcs_bridge *b, const char *contain
 	return p;
 }
 
+int gcs_process_attach(struct gcs_bridge *b, const char *container_id, uint32_t pid,
+		       struct gcs_process **ret, struct gcs_error *err)
+{
+	struct gcs_process *p;
+
+	if (!b || !ret || pid == 0)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "attach: invalid argument");
+	p = process_new(b, container_id && container_id[0] ? container_id : GCS_NULL_GUID_STRING);
+	if (!p)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	p->pid = pid;
+	*ret = p;
+	return 0;
+}
+
 uint32_t gcs_process_pid(const struct gcs_process *p)
 {
 	return p ? p->pid : 0;

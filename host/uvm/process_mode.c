@@ -36,8 +36,9 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "timeutil.h"
 #include "fsutil.h"
+#include "proc.h"
+#include "timeutil.h"
 
 #define MAX_CONTROLLERS 4
 #define MAX_LUNS 64
@@ -54,7 +55,7 @@ struct lcow_puvm {
 	char run[PATH_MAX], sys[PATH_MAX], dev[PATH_MAX], runc_root[PATH_MAX];
 	struct gcs_transport *t;
 	struct gcs_bridge *bridge;
-	pid_t holder; /* our child */
+	pid_t holder; /* our child, or an adopted UVM's */
 	pid_t agent; /* host pid of the agent (PID 1 of its namespace) */
 	struct puvm_disk disks[MAX_CONTROLLERS * MAX_LUNS];
 };
@@ -392,22 +393,19 @@ static int unmount_under(const char *dir)
 
 static void reap_holder(struct lcow_puvm *u)
 {
-	long long deadline = time_now_ms() + 10000;
-
 	if (u->holder <= 0)
 		return;
-	/* The holder kills the agent (PID 1: the whole namespace) and exits once it is gone. */
+	/*
+	 * The holder kills the agent (PID 1: the whole namespace) and exits once it is gone; our
+	 * child or not (an adopted UVM's), its pidfd says when.
+	 */
 	kill(u->holder, SIGTERM);
-	while (waitpid(u->holder, NULL, WNOHANG) == 0) {
-		if (time_now_ms() > deadline) {
-			if (u->agent > 0)
-				kill(u->agent, SIGKILL);
-			kill(u->holder, SIGKILL);
-			waitpid(u->holder, NULL, 0);
-			break;
-		}
-		usleep(5000);
+	if (proc_wait_gone(u->holder, 10000) < 0) {
+		if (u->agent > 0)
+			kill(u->agent, SIGKILL);
+		proc_stop(u->holder, SIGKILL, 5000);
 	}
+	proc_wait_gone(u->agent, 5000);
 	u->holder = u->agent = -1;
 }
 
@@ -441,29 +439,13 @@ void lcow_puvm_stop(struct lcow_puvm *u)
  */
 static pid_t running_agent(const char *dir)
 {
-	char p[PATH_MAX], buf[4096];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-	int pid;
+	char p[PATH_MAX];
+	pid_t pid;
 
-	if (pathf(p, sizeof(p), "%s/agent.pid", dir) < 0)
+	if (pathf(p, sizeof(p), "%s/agent.pid", dir) < 0 || read_pid_file(p, &pid) < 0 ||
+	    pid <= 1 || !pid_runs(pid, (const char *const[]){ dir, NULL }))
 		return -1;
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
-		return -1;
-	buf[n] = '\0';
-	if (sscanf(buf, "%d", &pid) != 1 || pid <= 1)
-		return -1;
-	close(TAKE_FD(fd));
-	snprintf(p, sizeof(p), "/proc/%d/cmdline", pid);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
-		return -1;
-	for (ssize_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	buf[n] = '\0';
-	return strstr(buf, dir) ? pid : -1;
+	return pid;
 }
 
 int lcow_puvm_sweep(const char *state_dir)
@@ -476,12 +458,8 @@ int lcow_puvm_sweep(const char *state_dir)
 		return 0;
 	for_each_runc_cgroup(runc_root, thaw);
 	agent = running_agent(state_dir);
-	if (agent > 0) {
-		kill(agent, SIGKILL);
+	if (agent > 0 && proc_stop(agent, SIGKILL, 5000) == 0)
 		count++;
-		for (int i = 0; i < 500 && kill(agent, 0) == 0; i++)
-			usleep(10000);
-	}
 	count += for_each_runc_cgroup(runc_root, remove_cgroup);
 	count += unmount_under(state_dir);
 	remove_tree(state_dir);
@@ -528,13 +506,14 @@ static void agent_child(int msg_fd, int log_fd, char *const argv[])
 }
 
 /* The holder: namespaces, the agent, and its death as our exit. Async-signal-safe calls only. */
-static void holder(int msg_fd, int log_fd, char *const argv[], pid_t parent)
+static void holder(int msg_fd, int log_fd, char *const argv[], pid_t parent, bool outlive)
 {
 	struct spawn_msg m = { .kind = MSG_PID };
 	sigset_t set;
 	pid_t agent;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!outlive)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
 	/* Nothing of the caller's but these two: the holder never execs. */
@@ -677,7 +656,7 @@ static int start_agent(struct lcow_puvm *u, const struct lcow_puvm_options *o,
 	}
 	if (u->holder == 0) {
 		close(msg[0]);
-		holder(msg[1], log_fd, (char *const *)argv, getppid());
+		holder(msg[1], log_fd, (char *const *)argv, getppid(), o->outlive_caller);
 	}
 	close(msg[1]);
 	rc = spawn_result(u, msg[0], err);
@@ -687,6 +666,35 @@ static int start_agent(struct lcow_puvm *u, const struct lcow_puvm_options *o,
 	snprintf(pidtext, sizeof(pidtext), "%d\n", u->agent);
 	pathf(log, sizeof(log), "%s/agent.pid", u->dir);
 	write_text(log, pidtext);
+	pathf(log, sizeof(log), "%s/holder.pid", u->dir);
+	write_pid_file(log, u->holder);
+	return 0;
+}
+
+/* A handle with the state directory's paths (absolute state_dir required). */
+static int puvm_new(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
+		    struct gcs_error *err)
+{
+	struct lcow_puvm *u;
+
+	if (!o || !o->state_dir || o->state_dir[0] != '/')
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "an absolute state_dir is required");
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	u->holder = u->agent = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(u->disks); i++)
+		u->disks[i].fd = -1;
+	if (pathf(u->dir, sizeof(u->dir), "%s", o->state_dir) < 0 ||
+	    pathf(u->run, sizeof(u->run), "%s/run", u->dir) < 0 ||
+	    pathf(u->sys, sizeof(u->sys), "%s/sys", u->dir) < 0 ||
+	    pathf(u->dev, sizeof(u->dev), "%s/dev", u->dir) < 0 ||
+	    pathf(u->runc_root, sizeof(u->runc_root), "%s/runc", u->run) < 0) {
+		free(u);
+		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", o->state_dir);
+	}
+	*ret = u;
 	return 0;
 }
 
@@ -699,21 +707,10 @@ int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
 	long long deadline;
 	int rc, status;
 
-	if (!o || !o->state_dir || !o->agent || o->state_dir[0] != '/')
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "an absolute state_dir and the agent are required");
-	u = calloc(1, sizeof(*u));
-	if (!u)
-		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
-	u->holder = u->agent = -1;
-	if (pathf(u->dir, sizeof(u->dir), "%s", o->state_dir) < 0 ||
-	    pathf(u->run, sizeof(u->run), "%s/run", u->dir) < 0 ||
-	    pathf(u->sys, sizeof(u->sys), "%s/sys", u->dir) < 0 ||
-	    pathf(u->dev, sizeof(u->dev), "%s/dev", u->dir) < 0 ||
-	    pathf(u->runc_root, sizeof(u->runc_root), "%s/runc", u->run) < 0) {
-		free(u);
-		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", o->state_dir);
-	}
+	if (!o || !o->agent)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "the agent is required");
+	if ((rc = puvm_new(o, &u, err)) < 0)
+		return rc;
 	if ((rc = mkdir_p(u->dir, 0700)) < 0 || (rc = mkdir_p(u->run, 0755)) < 0 ||
 	    (rc = mkdir_p(u->dev, 0755)) < 0 ||
 	    (rc = pathf(p, sizeof(p), "%s/bus/vmbus/devices", u->sys)) < 0 ||
@@ -753,6 +750,11 @@ int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
 			lcow_puvm_stop(u);
 			return rc;
 		}
+		if (o->cancelled && o->cancelled(o->user)) {
+			gcs_error_set(err, -ECANCELED, HR_FAIL, "cancelled while starting");
+			lcow_puvm_stop(u);
+			return -ECANCELED;
+		}
 		if (waitpid(u->holder, &status, WNOHANG) == u->holder) {
 			u->holder = -1;
 			pathf(p, sizeof(p), "%s/agent.log", u->dir);
@@ -773,6 +775,99 @@ int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
 			return -ETIMEDOUT;
 		}
 	}
+	*ret = u;
+	return 0;
+}
+
+/* The disks of an adopted UVM, from the stand-in sysfs tree: <sys>/bus/scsi/devices/C:0:0:L. */
+static void find_disks(struct lcow_puvm *u)
+{
+	char p[PATH_MAX];
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	if (pathf(p, sizeof(p), "%s/bus/scsi/devices", u->sys) < 0 || !(d = opendir(p)))
+		return;
+	while ((de = readdir(d))) {
+		char bp[PATH_MAX];
+		_cleanup_closedir_ DIR *b = NULL;
+		struct dirent *be;
+		unsigned c, l;
+		int nr = -1;
+
+		if (sscanf(de->d_name, "%u:0:0:%u", &c, &l) != 2 || c >= MAX_CONTROLLERS ||
+		    l >= MAX_LUNS || pathf(bp, sizeof(bp), "%s/%s/block", p, de->d_name) < 0 ||
+		    !(b = opendir(bp)))
+			continue;
+		while ((be = readdir(b)))
+			if (sscanf(be->d_name, "loop%d", &nr) == 1)
+				break;
+		if (nr >= 0 && loop_bound(nr)) {
+			char dev[64];
+			snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+			u->disks[c * MAX_LUNS + l] = (struct puvm_disk){
+				.used = true, .loop = nr, .fd = open(dev, O_RDONLY | O_CLOEXEC)
+			};
+		}
+	}
+}
+
+int lcow_puvm_adopt(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
+		    struct gcs_error *err)
+{
+	struct gcs_bridge_options bo = { .connect_timeout_ms = 200,
+					 .call_timeout_ms = 120000,
+					 .on_notification = o ? o->on_notification : NULL,
+					 .user = o ? o->user : NULL };
+	char spec[PATH_MAX + 8], p[PATH_MAX];
+	struct lcow_puvm *u;
+	long long deadline;
+	int rc;
+
+	if ((rc = puvm_new(o, &u, err)) < 0)
+		return rc;
+	u->agent = running_agent(u->dir);
+	if (pathf(p, sizeof(p), "%s/holder.pid", u->dir) < 0 || read_pid_file(p, &u->holder) < 0 ||
+	    kill(u->holder, 0) < 0)
+		u->holder = -1;
+	if (u->agent < 0 || u->holder < 0) {
+		free(u);
+		return gcs_error_set(err, -ESRCH, HR_FAIL, "the agent is gone");
+	}
+	snprintf(spec, sizeof(spec), "unix:%s/hv", u->dir);
+	rc = gcs_transport_parse(spec, &u->t);
+	if (rc == 0)
+		rc = gcs_bridge_listen(u->t, &bo, &u->bridge, err);
+	else
+		gcs_error_set(err, rc, HR_FAIL, "transport %s: %s", spec, strerror(-rc));
+	deadline = time_now_ms() + (o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 10000);
+	while (rc == 0) {
+		struct gcs_error e = { 0 };
+		rc = gcs_bridge_connect(u->bridge, &e);
+		if (rc == 0)
+			break;
+		if (rc != -ETIMEDOUT)
+			*err = e;
+		else if (o->cancelled && o->cancelled(o->user))
+			rc = gcs_error_set(err, -ECANCELED, HR_FAIL, "cancelled");
+		else if (running_agent(u->dir) < 0)
+			rc = gcs_error_set(err, -ESRCH, HR_FAIL, "the agent went away");
+		else if (time_now_ms() > deadline)
+			rc = gcs_error_set(err, -ETIMEDOUT, HR_FAIL,
+					   "the agent did not dial again within %d ms",
+					   o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 10000);
+		else
+			rc = 0;
+	}
+	if (rc < 0) {
+		/* Leave the UVM alone: close only what this call opened. */
+		if (u->bridge)
+			gcs_bridge_close(u->bridge);
+		gcs_transport_free(u->t);
+		free(u);
+		return rc;
+	}
+	find_disks(u);
 	*ret = u;
 	return 0;
 }

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fsutil.h"
+#include "proc.h"
 #include "qmp.h"
 #include "timeutil.h"
 
@@ -35,6 +37,7 @@ struct lcow_uvm {
 	struct gcs_transport *t;
 	struct gcs_bridge *bridge;
 	pid_t qemu, vsock;
+	bool adopted; /* qemu and vsock are not our children */
 	int entropy_fd, log_fd; /* listeners */
 	pthread_t boot_thread;
 	bool boot_thread_started;
@@ -130,7 +133,7 @@ static void *boot_ports(void *arg)
 	return NULL;
 }
 
-static pid_t spawn(char *const argv[], const char *out_path)
+static pid_t spawn(char *const argv[], const char *out_path, bool pdeathsig)
 {
 	pid_t pid = fork();
 
@@ -143,28 +146,42 @@ static pid_t spawn(char *const argv[], const char *out_path)
 		dup2(null, 0);
 		dup2(out >= 0 ? out : null, 1);
 		dup2(out >= 0 ? out : null, 2);
-		/* QEMU and the device die with the launcher, whatever way it goes. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(127);
+		/* Unless they are to outlive it, QEMU and the device die with the launcher. */
+		if (pdeathsig) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(127);
+		}
 		execvp(argv[0], argv);
 		_exit(127);
 	}
 	return pid;
 }
 
+/* Whether our child still runs (status: how it ended). */
 static bool alive(pid_t pid, int *status)
 {
 	return pid > 0 && waitpid(pid, status, WNOHANG) == 0;
+}
+
+/* Whether QEMU or the device still runs, ours or adopted (its command line names our dir). */
+static bool runs(struct lcow_uvm *u, pid_t pid, int *status)
+{
+	return u->adopted ? pid_runs(pid, (const char *const[]){ u->dir, NULL }) :
+			    alive(pid, status);
 }
 
 static void reap(pid_t *pid)
 {
 	if (*pid <= 0)
 		return;
-	kill(*pid, SIGKILL);
-	waitpid(*pid, NULL, 0);
+	proc_stop(*pid, SIGKILL, 5000);
 	*pid = -1;
+}
+
+static void pid_path(const struct lcow_uvm *u, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.pid", u->dir, name);
 }
 
 void lcow_uvm_stop(struct lcow_uvm *u)
@@ -180,6 +197,10 @@ void lcow_uvm_stop(struct lcow_uvm *u)
 		qmp_close(&u->qmp);
 	reap(&u->qemu);
 	reap(&u->vsock);
+	pid_path(u, "qemu", path, sizeof(path));
+	unlink(path);
+	pid_path(u, "vsock", path, sizeof(path));
+	unlink(path);
 	if (u->boot_thread_started)
 		pthread_join(u->boot_thread, NULL);
 	if (u->entropy_fd >= 0)
@@ -359,7 +380,11 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 				  "--uds-path",
 				  u->base,
 				  NULL };
-		u->vsock = spawn(vargv, log);
+		u->vsock = spawn(vargv, log, !o->outlive_caller);
+		pid_path(u, "vsock", log, sizeof(log));
+		if (u->vsock > 0)
+			write_pid_file(log, u->vsock);
+		snprintf(log, sizeof(log), "%s/vsock.log", u->dir);
 	}
 	rc = wait_for_socket(u->vhost, u->vsock, 10000);
 	if (rc < 0) {
@@ -376,7 +401,13 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 	}
 	snprintf(log, sizeof(log), "%s/qemu.log", u->dir);
 	t0 = time_now_ms();
-	u->qemu = spawn(argv, log);
+	u->qemu = spawn(argv, log, !o->outlive_caller);
+	{
+		char pp[320];
+		pid_path(u, "qemu", pp, sizeof(pp));
+		if (u->qemu > 0)
+			write_pid_file(pp, u->qemu);
+	}
 	say(u, "uvm: started QEMU pid %d (console %s)", u->qemu, u->console);
 
 	deadline = t0 + (o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 60000);
@@ -389,6 +420,11 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 			*err = e;
 			lcow_uvm_stop(u);
 			return rc;
+		}
+		if (o->cancelled && o->cancelled(o->user)) {
+			gcs_error_set(err, -ECANCELED, HR_FAIL, "cancelled while booting");
+			lcow_uvm_stop(u);
+			return -ECANCELED;
 		}
 		if (!alive(u->qemu, &status)) {
 			u->qemu = -1;
@@ -425,6 +461,110 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 	say(u, "uvm: the agent negotiated after %d ms", u->boot_ms);
 	*ret = u;
 	return 0;
+}
+
+/* The pid in <dir>/<name>.pid when that process still runs with dir on its command line. */
+static pid_t running_pid(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	pid_t pid;
+
+	if (pathf(p, sizeof(p), "%s/%s.pid", dir, name) < 0 || read_pid_file(p, &pid) < 0 ||
+	    !pid_runs(pid, (const char *const[]){ dir, NULL }))
+		return -1;
+	return pid;
+}
+
+int lcow_uvm_adopt(const struct lcow_uvm_options *o, struct lcow_uvm **ret, struct gcs_error *err)
+{
+	struct gcs_bridge_options bo = { .connect_timeout_ms = 250,
+					 .on_notification = o->on_notification,
+					 .user = o->user };
+	struct lcow_uvm *u;
+	char spec[320], errbuf[256];
+	long long deadline;
+	int rc;
+
+	if (!o->state_dir)
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "state_dir is required");
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	u->entropy_fd = u->log_fd = -1;
+	u->adopted = true;
+	u->on_log = o->on_log;
+	u->user = o->user;
+	snprintf(u->dir, sizeof(u->dir), "%s", o->state_dir);
+	snprintf(u->base, sizeof(u->base), "%s/hv", u->dir);
+	snprintf(u->vhost, sizeof(u->vhost), "%s/vhost.sock", u->dir);
+	snprintf(u->qmp_path, sizeof(u->qmp_path), "%s/qmp.sock", u->dir);
+	snprintf(u->console, sizeof(u->console), "%s/console.log", u->dir);
+	u->qemu = running_pid(u->dir, "qemu");
+	u->vsock = running_pid(u->dir, "vsock");
+	if (u->qemu < 0 || u->vsock < 0) {
+		rc = gcs_error_set(err, -ESRCH, HR_FAIL, "the VM is gone (%s is not running)",
+				   u->qemu < 0 ? "QEMU" : "its vsock device");
+		free(u);
+		return rc;
+	}
+	snprintf(spec, sizeof(spec), "unix:%s", u->base);
+	rc = gcs_transport_parse(spec, &u->t);
+	if (rc == 0)
+		rc = gcs_bridge_listen(u->t, &bo, &u->bridge, err);
+	else
+		gcs_error_set(err, rc, HR_FAIL, "transport %s: %s", spec, strerror(-rc));
+	deadline = time_now_ms() + (o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 10000);
+	while (rc == 0) {
+		struct gcs_error e = { 0 };
+		rc = gcs_bridge_connect(u->bridge, &e);
+		if (rc == 0)
+			break;
+		if (rc != -ETIMEDOUT) {
+			*err = e;
+		} else if (o->cancelled && o->cancelled(o->user)) {
+			rc = gcs_error_set(err, -ECANCELED, HR_FAIL, "cancelled");
+		} else if (!runs(u, u->qemu, NULL) || !runs(u, u->vsock, NULL)) {
+			rc = gcs_error_set(err, -ESRCH, HR_FAIL, "the VM went away");
+		} else if (time_now_ms() > deadline) {
+			rc = gcs_error_set(err, -ETIMEDOUT, HR_FAIL,
+					   "the agent did not dial again within %d ms",
+					   o->boot_timeout_ms > 0 ? o->boot_timeout_ms : 10000);
+		} else {
+			rc = 0;
+		}
+	}
+	if (rc < 0) {
+		/* Leave the VM alone: close only what this call opened. */
+		if (u->bridge)
+			gcs_bridge_close(u->bridge);
+		gcs_transport_free(u->t);
+		free(u);
+		return rc;
+	}
+	rc = qmp_connect(&u->qmp, u->qmp_path, 10000, errbuf, sizeof(errbuf));
+	if (rc < 0)
+		say(u, "uvm: no QMP, disks cannot be hot-plugged: %s", errbuf);
+	else
+		u->qmp_open = true;
+	say(u, "uvm: adopted QEMU pid %d and its vsock device pid %d", u->qemu, u->vsock);
+	*ret = u;
+	return 0;
+}
+
+int lcow_uvm_sweep(const char *state_dir)
+{
+	static const char *const names[] = { "qemu", "vsock" };
+	char p[PATH_MAX];
+	int n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		pid_t pid = running_pid(state_dir, names[i]);
+		if (pid > 0 && proc_stop(pid, SIGKILL, 5000) == 0)
+			n++;
+		if (pathf(p, sizeof(p), "%s/%s.pid", state_dir, names[i]) == 0)
+			unlink(p);
+	}
+	return n;
 }
 
 struct gcs_bridge *lcow_uvm_bridge(struct lcow_uvm *u)

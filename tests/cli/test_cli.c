@@ -531,16 +531,72 @@ START_TEST(test_image_import)
 }
 END_TEST
 
+/* kill -9 of the process a pid file under the UVM's directory names, waited for. */
+static void kill_file_pid(struct t *t, const char *uvm, const char *pid_file)
+{
+	char p[PATH_MAX], pidtext[32];
+	long long t0 = now_ms();
+	int pid;
+
+	snprintf(p, sizeof(p), "%s/u/%s/%s", t->root, uvm, pid_file);
+	slurp(p, pidtext, sizeof(pidtext));
+	pid = atoi(pidtext);
+	ck_assert_msg(pid > 1, "%s: \"%s\"", p, pidtext);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	while (kill(pid, 0) == 0 && now_ms() - t0 < STEP_MS)
+		usleep(10000);
+}
+
 /*
- * A UVM daemon that dies (kill -9): every command says so at once instead of hanging, list
- * warns and shows the container stopped, and delete cleans up after it.
+ * A daemon killed with SIGKILL loses nothing: its UVM runs on, the next command starts a daemon
+ * that adopts it, the container still runs, exec into it works and its exit is seen.
  */
+START_TEST(test_daemon_killed_readopt)
+{
+	char p[PATH_MAX], text[64], *b;
+	const char *id;
+	long pid, pid2;
+	struct t t;
+
+	t_start(&t);
+	id = cid(&t, "adopt");
+	b = bundle(&t, "b", LONG_ARGS, false, NULL);
+	ck_assert_int_eq(
+		lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id),
+		0);
+	expect_file_has(tpath(&t, "c.out"), "started");
+	state_of(&t, id, text, sizeof(text), &pid);
+	ck_assert_str_eq(text, "running");
+	kill_file_pid(&t, id, "daemon.pid");
+	/* The agent (and so the container) outlived it. */
+	snprintf(p, sizeof(p), "%s/u/%s/vm/agent.pid", t.root, id);
+	slurp(p, text, sizeof(text));
+	ck_assert_msg(atoi(text) > 1 && kill(atoi(text), 0) == 0, "the agent died with its daemon");
+	/* exec starts a daemon that adopts the UVM. */
+	ck_assert_int_eq(lcow(&t, "exec", id, "sh", "-c", "echo exec-after-crash"), 0);
+	ck_assert_str_eq(t.out, "exec-after-crash\n");
+	ck_assert_msg(strstr(t.err, "adopt"), "no notice of the adoption: %s", t.err);
+	state_of(&t, id, text, sizeof(text), &pid2);
+	ck_assert_str_eq(text, "running");
+	ck_assert_int_eq(pid2, pid);
+	OK(&t, "list");
+	ck_assert_msg(strstr(t.out, "running"), "list: %s", t.out);
+	/* The new daemon sees the init's exit: SIGTERM, trapped, exit 143. */
+	OK(&t, "kill", id, "TERM");
+	expect_status(&t, id, "stopped");
+	OK(&t, "state", id);
+	OK(&t, "delete", id);
+	t_end(&t);
+}
+END_TEST
+
+/* A daemon and its UVM both killed: every command says so at once; delete cleans up. */
 START_TEST(test_crashed_daemon)
 {
-	char p[PATH_MAX], pidtext[32], *b;
 	const char *id;
 	long long t0;
 	struct t t;
+	char *b;
 
 	t_start(&t);
 	id = cid(&t, "crash");
@@ -549,17 +605,11 @@ START_TEST(test_crashed_daemon)
 		lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id),
 		0);
 	expect_file_has(tpath(&t, "c.out"), "started");
-	snprintf(p, sizeof(p), "%s/u/%s/daemon.pid", t.root, id);
-	slurp(p, pidtext, sizeof(pidtext));
-	ck_assert_int_gt(atoi(pidtext), 1);
-	ck_assert_int_eq(kill(atoi(pidtext), SIGKILL), 0);
-	/* Its agent dies with it (PR_SET_PDEATHSIG), and its container with the agent. */
-	t0 = now_ms();
-	while (kill(atoi(pidtext), 0) == 0 && now_ms() - t0 < STEP_MS)
-		usleep(10000);
+	kill_file_pid(&t, id, "daemon.pid");
+	kill_file_pid(&t, id, "vm/agent.pid");
 	t0 = now_ms();
 	ck_assert_int_eq(lcow(&t, "state", id), 1);
-	ck_assert_msg(strstr(t.err, "is not running"), "%s", t.err);
+	ck_assert_msg(strstr(t.err, "is not running") && strstr(t.err, "gone too"), "%s", t.err);
 	ck_assert_int_eq(lcow(&t, "exec", id, "true"), 1);
 	ck_assert_msg(strstr(t.err, "is not running"), "%s", t.err);
 	ck_assert_int_eq(lcow(&t, "kill", id), 1);
@@ -694,6 +744,7 @@ int main(void)
 	ADD_TEST(s, test_detach_and_exec);
 	ADD_TEST(s, test_console_socket);
 	ADD_TEST(s, test_image_import);
+	ADD_TEST(s, test_daemon_killed_readopt);
 	ADD_TEST(s, test_crashed_daemon);
 	ADD_TEST(s, test_ctl_refuses_other_users);
 	ADD_TEST(s, test_parallel_exit_status);

@@ -183,6 +183,13 @@ struct gcs_process;
  */
 GCS_EXPORT int gcs_process_exec(struct gcs_bridge *b, const struct gcs_exec_options *o,
 				struct gcs_process **ret, struct gcs_error *err);
+/*
+ * A handle on a process the guest already runs (started through an earlier bridge, e.g. by a
+ * host process that died): wait, signal and resize work; it has no stdio. container_id NULL or
+ * "": a process of the utility VM.
+ */
+GCS_EXPORT int gcs_process_attach(struct gcs_bridge *b, const char *container_id, uint32_t pid,
+				  struct gcs_process **ret, struct gcs_error *err);
 GCS_EXPORT uint32_t gcs_process_pid(const struct gcs_process *p);
 /* The socket of a GCS_STDIO_SOCKET stream, or -1. It stays owned by the process object. */
 GCS_EXPORT int gcs_process_stdio_fd(const struct gcs_process *p, int stream);

@@ -39,6 +39,14 @@ struct lcow_uvm_options {
 	const struct lcow_uvm_pmem *pmem;
 	size_t n_pmem;
 	int boot_timeout_ms; /* boot to negotiated (default 60 s, TCG-sized) */
+	/*
+	 * QEMU and the vsock device go on running when the caller dies (no parent-death signal), so
+	 * that a new caller can adopt them (lcow_uvm_adopt); their pids are in <state_dir>/qemu.pid
+	 * and vsock.pid from the moment they start, for lcow_uvm_sweep.
+	 */
+	bool outlive_caller;
+	/* Asked every 250 ms while booting: true ends the start with -ECANCELED. */
+	bool (*cancelled)(void *user);
 	/* Each JSON log line of the agent (port 109), and the launcher's own messages. */
 	void (*on_log)(void *user, const char *line);
 	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
@@ -50,6 +58,22 @@ struct lcow_uvm;
 /* Boots the VM and returns once the agent has negotiated; on failure everything is torn down. */
 GCS_EXPORT int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret,
 			      struct gcs_error *err);
+/*
+ * Takes over a running VM whose launcher died (started with outlive_caller; state_dir,
+ * boot_timeout_ms, cancelled, on_log, on_notification and user are used): checks that its
+ * QEMU and vsock device still run, listens on the bridge port again, waits for the agent to
+ * redial and negotiates, and reconnects to QMP. The boot-time ports are not served again (the
+ * agent's log stream ended with its first launcher). -ESRCH when the VM is gone; on any failure
+ * the VM is left as it was.
+ */
+GCS_EXPORT int lcow_uvm_adopt(const struct lcow_uvm_options *o, struct lcow_uvm **ret,
+			      struct gcs_error *err);
+/*
+ * For a state directory whose launcher died and that nobody adopts: kills its QEMU and vsock
+ * device (pids checked against their command lines), removes the sockets. Returns how many
+ * processes it killed.
+ */
+GCS_EXPORT int lcow_uvm_sweep(const char *state_dir);
 GCS_EXPORT struct gcs_bridge *lcow_uvm_bridge(struct lcow_uvm *u);
 /* Milliseconds from QEMU's start to the negotiated bridge. */
 GCS_EXPORT int lcow_uvm_boot_ms(const struct lcow_uvm *u);
@@ -91,6 +115,13 @@ struct lcow_puvm_options {
 	/* The agent's --log-level (NULL: info); it logs to <state_dir>/agent.log. */
 	const char *log_level;
 	int boot_timeout_ms; /* start to negotiated (default 20 s) */
+	/*
+	 * The agent's holder goes on running when the caller dies (no parent-death signal), so that
+	 * a new caller can adopt the UVM (lcow_puvm_adopt); its pid is in <state_dir>/holder.pid.
+	 */
+	bool outlive_caller;
+	/* Asked every 200 ms while starting: true ends the start with -ECANCELED. */
+	bool (*cancelled)(void *user);
 	void (*on_notification)(void *user, const struct gcs_proto_notification *n);
 	void *user;
 };
@@ -99,6 +130,15 @@ struct lcow_puvm;
 
 /* Starts the agent and returns once it has negotiated; on failure everything is torn down. */
 GCS_EXPORT int lcow_puvm_start(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
+			       struct gcs_error *err);
+/*
+ * Takes over a process-mode UVM whose caller died (started with outlive_caller; state_dir,
+ * boot_timeout_ms, cancelled, on_notification and user are used): checks that its agent still
+ * runs, finds its disks in the stand-in sysfs tree, listens on the bridge port again and waits
+ * for the agent to redial and negotiate. -ESRCH when the agent is gone; on any failure the UVM is
+ * left as it was.
+ */
+GCS_EXPORT int lcow_puvm_adopt(const struct lcow_puvm_options *o, struct lcow_puvm **ret,
 			       struct gcs_error *err);
 GCS_EXPORT struct gcs_bridge *lcow_puvm_bridge(struct lcow_puvm *u);
 /* The agent's run root (<state_dir>/run): guest paths such as /run/gcs/c/<id> live under it. */

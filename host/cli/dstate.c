@@ -1,0 +1,210 @@
+/*
+ * What a daemon keeps on disk so that the next one can adopt its UVM (see daemon.h):
+ * <root>/c/<id>/daemon.json is the daemon's part of a container's record, rewritten at every
+ * change of state; on adoption the daemon rebuilds its containers, layers and SCSI slots from
+ * those files and asks the agent about the containers that were alive.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static int status_parse(const char *s, enum ctr_status *ret)
+{
+	for (enum ctr_status i = CTR_CREATING; s && i <= CTR_STOPPED; i++)
+		if (!strcmp(s, ctr_status_name(i))) {
+			*ret = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static json_t *snapshot(struct ctr *x)
+{
+	json_t *layers = json_array();
+	json_t *j;
+
+	for (size_t i = 0; i < x->n_layers; i++)
+		json_array_append_new(
+			layers, json_pack("{s:s, s:i, s:i, s:s}", "path", x->layers[i]->path,
+					  "controller", (int)x->layers[i]->controller, "lun",
+					  (int)x->layers[i]->lun, "guest", x->layers[i]->guest));
+	j = json_pack("{s:s, s:s, s:i, s:b, s:i, s:b, s:o, s:i, s:b, s:b, s:b}", "id", x->id,
+		      "status", ctr_status_name(x->status), "pid", (int)x->pid, "exited", x->exited,
+		      "exit_code", (int)x->exit_code, "terminal", x->terminal, "layers", layers,
+		      "scratch_slot", x->scratch_slot, "scratch_mounted", x->scratch_mounted,
+		      "combined", x->combined, "created", x->created);
+	if (j && x->spec)
+		json_object_set(j, "spec", x->spec);
+	return j;
+}
+
+void ctr_save(struct daemon *d, struct ctr *x)
+{
+	char p[PATH_MAX];
+	json_t *j;
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	j = x->removed ? NULL : snapshot(x);
+	pthread_mutex_unlock(&d->lock);
+	if (!j)
+		return;
+	rc = pathf(p, sizeof(p), "%s/daemon.json", x->dir);
+	if (rc == 0)
+		rc = json_write_file(p, j);
+	if (rc < 0)
+		log_warning("container %s: save its state: %s", x->id, strerror(-rc));
+	json_decref(j);
+}
+
+/* The layer disk at that slot, shared by the containers that list it. */
+static struct dlayer *layer_adopt(struct daemon *d, json_t *jl)
+{
+	const char *path = json_string_value(json_object_get(jl, "path"));
+	const char *guest = json_string_value(json_object_get(jl, "guest"));
+	json_int_t controller = json_integer_value(json_object_get(jl, "controller"));
+	json_int_t lun = json_integer_value(json_object_get(jl, "lun"));
+	struct dlayer *l;
+	unsigned m;
+
+	if (!path || !guest || controller < 0 || controller >= DAEMON_CONTROLLERS || lun < 0 ||
+	    lun >= DAEMON_LUNS)
+		return NULL;
+	for (l = d->layers; l; l = l->next)
+		if (!strcmp(l->path, path)) {
+			l->refs++;
+			return l;
+		}
+	l = calloc(1, sizeof(*l));
+	if (!l || !(l->path = strdup(path))) {
+		free(l);
+		return NULL;
+	}
+	l->controller = (unsigned)controller;
+	l->lun = (unsigned)lun;
+	snprintf(l->guest, sizeof(l->guest), "%s", guest);
+	l->refs = 1;
+	l->next = d->layers;
+	d->layers = l;
+	d->slots[l->controller * DAEMON_LUNS + l->lun] = true;
+	/* New layers get mount paths after every adopted one. */
+	if (sscanf(strrchr(guest, '/') ? strrchr(guest, '/') + 1 : guest, "m%u", &m) == 1 &&
+	    m >= d->mounts)
+		d->mounts = m + 1;
+	return l;
+}
+
+/* Whether the agent still has the container (ProcessList answers for it). */
+static bool agent_has(struct daemon *d, const char *id)
+{
+	static const char *const types[] = { "ProcessList" };
+	struct gcs_proto_get_properties_resp r = { 0 };
+	struct gcs_error err = { 0 };
+	bool has = gcs_get_properties(vm_bridge(&d->vm), id, types, 1, &r, &err) == 0 &&
+		   r.n_process_list > 0;
+
+	gcs_proto_release(&r);
+	return has;
+}
+
+/* One container of this UVM from its daemon.json; NULL when there is none or it is unusable. */
+static struct ctr *ctr_adopt(struct daemon *d, const char *id, const char *dir)
+{
+	char p[PATH_MAX], errbuf[160];
+	json_t *j = NULL, *v;
+	struct ctr *x;
+	size_t i;
+
+	if (pathf(p, sizeof(p), "%s/daemon.json", dir) < 0 ||
+	    json_read_file(p, &j, errbuf, sizeof(errbuf)) < 0)
+		return NULL;
+	x = calloc(1, sizeof(*x));
+	if (!x || status_parse(json_string_value(json_object_get(j, "status")), &x->status) < 0 ||
+	    x->status == CTR_CREATING) {
+		free(x);
+		json_decref(j);
+		return NULL;
+	}
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	snprintf(x->dir, sizeof(x->dir), "%s", dir);
+	pthread_mutex_init(&x->op, NULL);
+	x->refs = 1;
+	x->pid = (uint32_t)json_integer_value(json_object_get(j, "pid"));
+	x->exited = json_is_true(json_object_get(j, "exited"));
+	x->exit_code = (uint32_t)json_integer_value(json_object_get(j, "exit_code"));
+	x->terminal = json_is_true(json_object_get(j, "terminal"));
+	x->spec = json_incref(json_object_get(j, "spec"));
+	x->scratch_slot = (int)json_integer_value(json_object_get(j, "scratch_slot"));
+	x->scratch_mounted = json_is_true(json_object_get(j, "scratch_mounted"));
+	x->combined = json_is_true(json_object_get(j, "combined"));
+	x->created = json_is_true(json_object_get(j, "created"));
+	pathf(x->bundle, sizeof(x->bundle), "%s/gcs/c/%s", d->vm.run, x->id);
+	pathf(x->rootfs, sizeof(x->rootfs), "%s/rootfs", x->bundle);
+	pathf(x->scratch_dir, sizeof(x->scratch_dir), "%s/scratch/rw", x->bundle);
+	json_array_foreach(json_object_get(j, "layers"), i, v) {
+		if (x->n_layers >= BUNDLE_MAX_LAYERS)
+			break;
+		x->layers[x->n_layers] = layer_adopt(d, v);
+		if (x->layers[x->n_layers])
+			x->n_layers++;
+	}
+	if (x->scratch_slot >= 0 && x->scratch_slot < DAEMON_CONTROLLERS * DAEMON_LUNS)
+		d->slots[x->scratch_slot] = true;
+	else
+		x->scratch_slot = -1;
+	json_decref(j);
+	return x;
+}
+
+int daemon_restore(struct daemon *d)
+{
+	char **ids = NULL;
+	size_t n = 0, adopted = 0;
+	int rc = store_list(&ids, &n);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char dir[PATH_MAX];
+		json_t *rec = NULL;
+		const char *uvm;
+		struct ctr *x = NULL;
+
+		if (store_record_read(ids[i], &rec) < 0)
+			continue;
+		uvm = json_string_value(json_object_get(rec, "uvm"));
+		if (uvm && !strcmp(uvm, d->uvm_id) &&
+		    store_container_dir(ids[i], dir, sizeof(dir)) == 0)
+			x = ctr_adopt(d, ids[i], dir);
+		json_decref(rec);
+		if (!x)
+			continue;
+		if (x->status != CTR_STOPPED && !agent_has(d, x->id)) {
+			/* It ended while nobody listened, and the agent no longer knows it. */
+			x->status = CTR_STOPPED;
+			x->exited = true;
+			x->exit_code = 255;
+			x->lost = true;
+		}
+		pthread_mutex_lock(&d->lock);
+		x->next = d->ctrs;
+		d->ctrs = x;
+		pthread_mutex_unlock(&d->lock);
+		if (x->status == CTR_RUNNING || x->status == CTR_PAUSED)
+			ctr_watch_init(d, x);
+		ctr_save(d, x);
+		log_info("container %s: adopted (%s, pid %u)", x->id, ctr_status_name(x->status),
+			 x->pid);
+		adopted++;
+	}
+	store_list_free(ids, n);
+	log_info("uvm %s: adopted with %zu containers", d->uvm_id, adopted);
+	return 0;
+}

@@ -26,14 +26,10 @@
 
 #include "clitest.h"
 
-
-
 /* busybox applets the bundles use. */
 static const char *const applets[] = { "sh", "echo", "cat",   "sleep", "ps",	"hostname",
 				       "ls", "true", "false", "tty",   "stty",	"kill",
 				       "id", "test", "wc",    "env",   "mkdir", "touch" };
-
-
 
 struct fixture fx;
 
@@ -97,8 +93,7 @@ int wait_pid(pid_t pid, int timeout_ms)
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
-int run_argv(const char *const *argv, const char *out_path, const char *err_path,
-		    int timeout_ms)
+int run_argv(const char *const *argv, const char *out_path, const char *err_path, int timeout_ms)
 {
 	return wait_pid(spawn_argv(argv, out_path, err_path), timeout_ms);
 }
@@ -124,7 +119,6 @@ int sh(const char *fmt, ...)
 }
 
 /* ---- a test's world ---- */
-
 
 void t_start(struct t *t)
 {
@@ -173,7 +167,6 @@ int lcow_to(struct t *t, const char *out_path, const char *first, ...)
 	slurp(err, t->err, sizeof(t->err));
 	return t->status;
 }
-
 
 char *tpath(struct t *t, const char *name)
 {
@@ -264,8 +257,7 @@ void write_text(const char *path, const char *text)
  * <t>/<name>/config.json: args (a JSON array), a terminal or not, and root (the JSON after
  * "root" or "windows"; default: root.path at the suite's busybox tree).
  */
-char *bundle(struct t *t, const char *name, const char *args, bool terminal,
-		    const char *root)
+char *bundle(struct t *t, const char *name, const char *args, bool terminal, const char *root)
 {
 	char *dir = tpath(t, name), p[PATH_MAX], text[8192], rootpart[2048];
 
@@ -281,7 +273,6 @@ char *bundle(struct t *t, const char *name, const char *args, bool terminal,
 	write_text(p, text);
 	return dir;
 }
-
 
 /* ---- leftovers ---- */
 

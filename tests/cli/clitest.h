@@ -52,8 +52,7 @@ void slurp(const char *path, char *buf, size_t len);
 pid_t spawn_argv(const char *const *argv, const char *out_path, const char *err_path);
 /* The exit status of pid (128+signal), or -ETIMEDOUT after killing it. */
 int wait_pid(pid_t pid, int timeout_ms);
-int run_argv(const char *const *argv, const char *out_path, const char *err_path,
-	     int timeout_ms);
+int run_argv(const char *const *argv, const char *out_path, const char *err_path, int timeout_ms);
 /* /bin/sh -c FMT...; its status (a failure's stderr goes to fx.error). */
 int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -51,6 +51,7 @@ static const char usage[] =
 	"  kill         send a signal to a container (default SIGTERM)\n"
 	"  delete       delete containers, and pods without containers\n"
 	"  list         list containers\n"
+	"  spec         write a starter config.json (runc spec's)\n"
 	"  image        import an image tarball as layer disks and a bundle (image import)\n"
 	"  uvm-daemon   (internal) the daemon that holds one UVM\n"
 	"\n"
@@ -67,19 +68,13 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	bool needs_root;
 } commands[] = {
-	{ "run", cmd_run, true },
-	{ "create", cmd_create, true },
-	{ "start", cmd_start, true },
-	{ "exec", cmd_exec, true },
-	{ "pause", cmd_pause, true },
-	{ "resume", cmd_resume, true },
-	{ "ps", cmd_ps, true },
-	{ "state", cmd_state, true },
-	{ "kill", cmd_kill, true },
-	{ "delete", cmd_delete, true },
-	{ "list", cmd_list, true },
-	{ "image", cmd_image, false },
-	{ "uvm-daemon", cmd_uvm_daemon, true },
+	{ "run", cmd_run, true },      { "create", cmd_create, true },
+	{ "start", cmd_start, true },  { "exec", cmd_exec, true },
+	{ "pause", cmd_pause, true },  { "resume", cmd_resume, true },
+	{ "ps", cmd_ps, true },	       { "state", cmd_state, true },
+	{ "kill", cmd_kill, true },    { "delete", cmd_delete, true },
+	{ "list", cmd_list, true },    { "spec", cmd_spec, false },
+	{ "image", cmd_image, false }, { "uvm-daemon", cmd_uvm_daemon, true },
 };
 
 enum { OPT_ROOT = 0x100, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG };

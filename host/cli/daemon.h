@@ -122,7 +122,6 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 void op_kill(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_resize(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause);
-void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_state(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_list(struct daemon *d, struct ctl_conn *c);
 void op_delete(struct daemon *d, struct ctl_conn *c, json_t *req);
@@ -131,3 +130,14 @@ void op_shutdown(struct daemon *d, struct ctl_conn *c, json_t *req);
 void ctr_delete_all(struct daemon *d);
 /* A container exit notification from the guest (reader thread: no bridge calls). */
 void ctr_notified(struct daemon *d, const char *id);
+
+/* ---- dquery.c: ps, update, stats and events ---- */
+
+/* {"pids":[...]}, and with "ps_args" (an array) also "ps": the output of ps run in the UVM. */
+void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* {"resources":{...}}: an OCI LinuxResources object, as ContainerConstraints. */
+void op_update(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* {"metrics":{...}}: the agent's LCOWMetrics of a live container. */
+void op_stats(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* A stream of stats, every "interval_ms", until the container stops (see dquery.c). */
+void op_events(struct daemon *d, struct ctl_conn *c, json_t *req);

@@ -1033,35 +1033,7 @@ void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause)
 	ctr_put(d, x);
 }
 
-/* ---- queries ---- */
-
-void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req)
-{
-	static const char *const types[] = { "ProcessList" };
-	struct gcs_proto_get_properties_resp r = { 0 };
-	struct gcs_error err = { 0 };
-	struct ctr *x = find(d, c, req);
-	json_t *pids;
-
-	if (!x || vm_gone(d, c)) {
-		ctr_put(d, x);
-		return;
-	}
-	pids = json_array();
-	if (status_of(d, x) != CTR_STOPPED) {
-		if (gcs_get_properties(vm_bridge(&d->vm), x->id, types, 1, &r, &err) < 0) {
-			reply_err(c, NULL, "%s", err.message);
-			json_decref(pids);
-			ctr_put(d, x);
-			return;
-		}
-		for (size_t i = 0; i < r.n_process_list; i++)
-			json_array_append_new(pids, json_integer(r.process_list[i].process_id));
-		gcs_proto_release(&r);
-	}
-	reply_ok(c, json_pack("{s:o}", "pids", pids));
-	ctr_put(d, x);
-}
+/* ---- queries (ps: dquery.c) ---- */
 
 static json_t *describe(struct ctr *x)
 {

@@ -206,8 +206,7 @@ static const char default_spec[] =
 	"\t\t\t\"/proc/sysrq-trigger\"\n"
 	"\t\t]\n"
 	"\t}\n"
-	"}"
-;
+	"}";
 
 enum { OPT_ROOTLESS = 0x100 };
 
@@ -230,9 +229,10 @@ int cmd_spec(int argc, char **argv)
 			bundle = optarg;
 			break;
 		case OPT_ROOTLESS:
-			return usage_error("spec", "--rootless is not supported: the UVM's agent runs "
-						   "containers as root inside the UVM, where a user "
-						   "namespace mapped to a host uid means nothing");
+			return usage_error("spec",
+					   "--rootless is not supported: the UVM's agent runs "
+					   "containers as root inside the UVM, where a user "
+					   "namespace mapped to a host uid means nothing");
 		case 'h':
 			fputs(usage, stdout);
 			return 0;

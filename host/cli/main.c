@@ -46,8 +46,9 @@ static const char usage[] =
 	"  exec         run a new process in a running container\n"
 	"  pause        freeze a container's processes\n"
 	"  resume       thaw a paused container\n"
-	"  ps           list a container's processes\n"
+	"  ps           list a container's processes (ps's table, or json)\n"
 	"  state        print a container's OCI state as JSON\n"
+	"  update       change a container's resource limits (cgroups in the UVM)\n"
 	"  kill         send a signal to a container (default SIGTERM)\n"
 	"  delete       delete containers, and pods without containers\n"
 	"  list         list containers\n"
@@ -72,6 +73,7 @@ static const struct {
 	{ "start", cmd_start, true },  { "exec", cmd_exec, true },
 	{ "pause", cmd_pause, true },  { "resume", cmd_resume, true },
 	{ "ps", cmd_ps, true },	       { "state", cmd_state, true },
+	{ "update", cmd_update, true },
 	{ "kill", cmd_kill, true },    { "delete", cmd_delete, true },
 	{ "list", cmd_list, true },    { "spec", cmd_spec, false },
 	{ "image", cmd_image, false }, { "uvm-daemon", cmd_uvm_daemon, true },

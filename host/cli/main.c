@@ -49,6 +49,7 @@ static const char usage[] =
 	"  ps           list a container's processes (ps's table, or json)\n"
 	"  state        print a container's OCI state as JSON\n"
 	"  update       change a container's resource limits (cgroups in the UVM)\n"
+	"  events       print a container's statistics as JSON lines (--stats: once)\n"
 	"  kill         send a signal to a container (default SIGTERM)\n"
 	"  delete       delete containers, and pods without containers\n"
 	"  list         list containers\n"
@@ -69,14 +70,22 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	bool needs_root;
 } commands[] = {
-	{ "run", cmd_run, true },      { "create", cmd_create, true },
-	{ "start", cmd_start, true },  { "exec", cmd_exec, true },
-	{ "pause", cmd_pause, true },  { "resume", cmd_resume, true },
-	{ "ps", cmd_ps, true },	       { "state", cmd_state, true },
+	{ "run", cmd_run, true },
+	{ "create", cmd_create, true },
+	{ "start", cmd_start, true },
+	{ "exec", cmd_exec, true },
+	{ "pause", cmd_pause, true },
+	{ "resume", cmd_resume, true },
+	{ "ps", cmd_ps, true },
+	{ "state", cmd_state, true },
 	{ "update", cmd_update, true },
-	{ "kill", cmd_kill, true },    { "delete", cmd_delete, true },
-	{ "list", cmd_list, true },    { "spec", cmd_spec, false },
-	{ "image", cmd_image, false }, { "uvm-daemon", cmd_uvm_daemon, true },
+	{ "events", cmd_events, true },
+	{ "kill", cmd_kill, true },
+	{ "delete", cmd_delete, true },
+	{ "list", cmd_list, true },
+	{ "spec", cmd_spec, false },
+	{ "image", cmd_image, false },
+	{ "uvm-daemon", cmd_uvm_daemon, true },
 };
 
 enum { OPT_ROOT = 0x100, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG };

@@ -141,3 +141,12 @@ void op_update(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_stats(struct daemon *d, struct ctl_conn *c, json_t *req);
 /* A stream of stats, every "interval_ms", until the container stops (see dquery.c). */
 void op_events(struct daemon *d, struct ctl_conn *c, json_t *req);
+
+/* ---- dconsole.c ---- */
+
+/*
+ * After the init of a terminal container started (op_start, x->op held): when the daemon holds
+ * the slave of a host pty that no session has as its controlling terminal (a --console-socket
+ * terminal), the container's console follows that pty's size from now until it stops.
+ */
+void console_follow(struct daemon *d, struct ctr *x);

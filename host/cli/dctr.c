@@ -712,6 +712,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	if (x->status == CTR_CREATED)
 		x->status = CTR_RUNNING;
 	pthread_mutex_unlock(&d->lock);
+	console_follow(d, x); /* dconsole.c: a console-socket pty's resizes */
 	if (spawn_waiter(d, x, NULL, init_waiter) < 0)
 		log_error("container %s: no thread to wait for its init", x->id);
 	pthread_mutex_unlock(&x->op);

@@ -31,9 +31,10 @@
 /* `lcow --help` names every command, and every command's --help is a usage text. */
 START_TEST(test_help)
 {
-	static const char *const cmds[] = { "run",    "create", "start",     "exec", "pause",
-					    "resume", "ps",	"state",     "kill", "delete",
-					    "list",   "image",	"uvm-daemon" };
+	static const char *const cmds[] = { "run",    "create", "start", "exec",
+					    "pause",  "resume", "ps",	 "state",
+					    "update", "events", "kill",	 "delete",
+					    "list",   "spec",	"image", "uvm-daemon" };
 	struct t t;
 
 	t_start(&t);

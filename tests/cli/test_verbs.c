@@ -36,8 +36,8 @@ static int runc(struct t *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	t->status = sh("runc --root '%s/runc' %s </dev/null >'%s/runc.out' 2>'%s/runc.err'",
-		       t->dir, args, t->dir, t->dir);
+	t->status = sh("runc --root '%s/runc' %s </dev/null >'%s/runc.out' 2>'%s/runc.err'", t->dir,
+		       args, t->dir, t->dir);
 	slurp(tpath(t, "runc.out"), t->out, sizeof(t->out));
 	slurp(tpath(t, "runc.err"), t->err, sizeof(t->err));
 	return t->status;
@@ -152,8 +152,8 @@ static int table_pids(const char *table, long *pids, int max)
 	while (line && line[1] && n < max) {
 		char buf[1024], *save = NULL, *f;
 		const char *end = strchr(line + 1, '\n');
-		snprintf(buf, sizeof(buf), "%.*s", end ? (int)(end - line - 1) : (int)strlen(line + 1),
-			 line + 1);
+		snprintf(buf, sizeof(buf), "%.*s",
+			 end ? (int)(end - line - 1) : (int)strlen(line + 1), line + 1);
 		f = strtok_r(buf, " ", &save);
 		for (i = 0; f && i < col; i++)
 			f = strtok_r(NULL, " ", &save);
@@ -177,9 +177,9 @@ START_TEST(test_ps)
 	id = cid(&t, "ps");
 	rid = cid(&t, "ps-runc");
 	b = bundle(&t, "b", LONG_ARGS, false, NULL);
-	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process",
-				  "-b", b, id),
-			 0);
+	ck_assert_int_eq(
+		lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id),
+		0);
 	expect_file_has(tpath(&t, "c.out"), "started");
 	runc_start(&t, b, rid);
 
@@ -206,8 +206,8 @@ START_TEST(test_ps)
 	}
 	ck_assert_int_eq(runc(&t, "ps '%s'", rid), 0);
 	snprintf(hdr_runc, sizeof(hdr_runc), "%.*s", (int)strcspn(t.out, "\n"), t.out);
-	ck_assert_msg(sh("[ \"$(echo '%s' | tr -s ' ')\" = \"$(echo '%s' | tr -s ' ')\" ]", hdr_mine,
-			 hdr_runc) == 0,
+	ck_assert_msg(sh("[ \"$(echo '%s' | tr -s ' ')\" = \"$(echo '%s' | tr -s ' ')\" ]",
+			 hdr_mine, hdr_runc) == 0,
 		      "headers: lcow \"%s\", runc \"%s\"", hdr_mine, hdr_runc);
 	ck_assert_int_eq(table_pids(t.out, pids, 16), 2);
 
@@ -256,7 +256,8 @@ static void stats_both(struct t *t, const char *id, const char *rid, const char 
 	snprintf(mine, sizeof(mine), "%s/%s.lcow", t->dir, name);
 	snprintf(theirs, sizeof(theirs), "%s/%s.runc", t->dir, name);
 	ck_assert_int_eq(lcow_out(t, mine, "events", "--stats", id), 0);
-	ck_assert_msg(sh("runc --root '%s/runc' events --stats '%s' >'%s'", t->dir, rid, theirs) == 0,
+	ck_assert_msg(sh("runc --root '%s/runc' events --stats '%s' >'%s'", t->dir, rid, theirs) ==
+			      0,
 		      "runc events: %s", fx.error);
 	ck_assert_msg(jq_true(mine, ".type == \"stats\" and .data != null"), "lcow: %s", t->out);
 }
@@ -273,9 +274,9 @@ START_TEST(test_update_events)
 	id = cid(&t, "upd");
 	rid = cid(&t, "upd-runc");
 	b = bundle(&t, "b", LONG_ARGS, false, NULL);
-	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process",
-				  "-b", b, id),
-			 0);
+	ck_assert_int_eq(
+		lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id),
+		0);
 	expect_file_has(tpath(&t, "c.out"), "started");
 	runc_start(&t, b, rid);
 
@@ -288,7 +289,8 @@ START_TEST(test_update_events)
 				    "and .data.pids.current == 2"),
 		      "%s", t.out);
 	ck_assert_msg(sh("[ \"$(jq -r .id '%s')\" = '%s' ]", mine, id) == 0, "id: %s", t.out);
-	ck_assert_msg(sh("[ \"$(head -c 26 '%s')\" = '{\"type\":\"stats\",\"id\":\"lt' ]", mine) == 0,
+	ck_assert_msg(sh("[ \"$(head -c 24 '%s')\" = '{\"type\":\"stats\",\"id\":\"lt' ]", mine) ==
+			      0,
 		      "not runc's field order: %s", t.out);
 	key_paths(mine, tpath(&t, "k.lcow"));
 	key_paths(theirs, tpath(&t, "k.runc"));
@@ -379,20 +381,21 @@ START_TEST(test_update_events)
 
 	/* a stream: a line per interval; SIGINT ends it cleanly */
 	{
-		const char *argv[] = { LCOW_BIN,   "--root", t.root, "events",
-				       "--interval", "150ms", id,	  NULL };
+		const char *argv[] = { LCOW_BIN,     "--root", t.root, "events",
+				       "--interval", "150ms",  id,     NULL };
 		pid = spawn_argv(argv, tpath(&t, "ev.out"), tpath(&t, "ev.err"));
 		expect_file_has(tpath(&t, "ev.out"), "}}\n{\"type\":\"stats\"");
 		ck_assert_int_eq(kill(pid, SIGINT), 0);
 		ck_assert_int_eq(wait_pid(pid, STEP_MS), 0);
-		ck_assert_msg(sh("jq -e -s 'length >= 2 and all(.type == \"stats\")' '%s' >/dev/null",
-				 tpath(&t, "ev.out")) == 0,
-			      "events: %s", fx.error);
+		ck_assert_msg(
+			sh("jq -e -s 'length >= 2 and all(.type == \"stats\")' '%s' >/dev/null",
+			   tpath(&t, "ev.out")) == 0,
+			"events: %s", fx.error);
 	}
 	/* ... and ends by itself, at once, when the container stops */
 	{
-		const char *argv[] = { LCOW_BIN, "--root", t.root, "events", "--interval", "1h",
-				       id,	 NULL };
+		const char *argv[] = { LCOW_BIN,     "--root", t.root, "events",
+				       "--interval", "1h",     id,     NULL };
 		long long t0;
 		pid = spawn_argv(argv, tpath(&t, "ev2.out"), tpath(&t, "ev2.err"));
 		usleep(300000);
@@ -434,9 +437,9 @@ START_TEST(test_update_created)
 	t_start(&t);
 	id = cid(&t, "created");
 	b = bundle(&t, "b", LONG_ARGS, false, NULL);
-	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c.out"), "create", "--uvm-mode", "process", "-b",
-				  b, id),
-			 0);
+	ck_assert_int_eq(
+		lcow_out(&t, tpath(&t, "c.out"), "create", "--uvm-mode", "process", "-b", b, id),
+		0);
 	OK(&t, "update", "--pids-limit", "20", id);
 	OK(&t, "events", "--stats", id);
 	ck_assert_msg(strstr(t.out, "\"limit\":20}"), "%s", t.out);

@@ -70,6 +70,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	bool needs_root;
 } commands[] = {
+	/* clang-format off */
 	{ "run", cmd_run, true },
 	{ "create", cmd_create, true },
 	{ "start", cmd_start, true },
@@ -86,6 +87,7 @@ static const struct {
 	{ "spec", cmd_spec, false },
 	{ "image", cmd_image, false },
 	{ "uvm-daemon", cmd_uvm_daemon, true },
+	/* clang-format on */
 };
 
 enum { OPT_ROOT = 0x100, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG };

@@ -145,8 +145,9 @@ void op_events(struct daemon *d, struct ctl_conn *c, json_t *req);
 /* ---- dconsole.c ---- */
 
 /*
- * After the init of a terminal container started (op_start, x->op held): when the daemon holds
- * the slave of a host pty that no session has as its controlling terminal (a --console-socket
- * terminal), the container's console follows that pty's size from now until it stops.
+ * After a terminal process started (pid 0: the init, from op_start with x->op held; else an
+ * exec'd process, from op_exec): when the daemon holds the slave of a host pty that no session
+ * has as its controlling terminal (a --console-socket terminal), the process's console follows
+ * that pty's size until the process (for the init: the container) ends.
  */
-void console_follow(struct daemon *d, struct ctr *x);
+void console_follow(struct daemon *d, struct ctr *x, uint32_t pid);

@@ -1,20 +1,22 @@
 /*
- * A started container's console follows the size of the host pty it was given (a
- * --console-socket terminal: the CLI sent the master to the socket, the daemon holds the slave).
- * The kernel tells a pty's size changes only to the foreground process group of the session
- * whose controlling terminal it is, by SIGWINCH; the daemon has no controlling terminal and must
- * not get one. So a small child of the daemon makes the slave its controlling terminal (setsid,
- * TIOCSCTTY: it is then the session's foreground group) and writes a byte to a pipe for each
- * SIGWINCH; a thread of the daemon reads the pty's size (TIOCGWINSZ on the slave it holds) and
- * resizes the container's console (ResizeConsole). Event-driven: nothing polls.
+ * A terminal process's console follows the size of the host pty it was given (a
+ * --console-socket terminal, of a container's init or of an exec: the CLI sent the master to
+ * the socket, the daemon holds the slave). The kernel tells a pty's size changes only to the
+ * foreground process group of the session whose controlling terminal it is, by SIGWINCH; the
+ * daemon has no controlling terminal and must not get one. So a small child of the daemon makes
+ * the slave its controlling terminal (setsid, TIOCSCTTY: it is then the session's foreground
+ * group) and writes a byte to a pipe for each SIGWINCH; a thread of the daemon reads the pty's
+ * size (TIOCGWINSZ on the slave it holds) and resizes the process's console (ResizeConsole).
+ * Event-driven: nothing polls.
  *
- * Lifetime: the thread ("follower") forks the child, and a second thread waits for the
- * container to stop. Then the follower closes the pipe's read end, which the child sees
- * (POLLERR on its end) and exits, and the follower reaps it. The child also dies with the
- * follower thread (PR_SET_PDEATHSIG), so a daemon that dies leaves no child; it exits on SIGHUP
- * (the master's holder closed it) too. A terminal that already is some session's controlling
- * terminal (the user's own, for a foreground run, whose size lcow forwards itself) is left
- * alone: TIOCSCTTY refuses it and the child exits at once.
+ * Lifetime: the thread ("follower") forks the child, and a second thread waits (on d->cond) for
+ * the process to end: the container stopped, or the exec'd process left the list. Then the
+ * follower closes the pipe's read end, which the child sees (POLLERR on its end) and exits, and
+ * the follower reaps it. The child also dies with the follower thread (PR_SET_PDEATHSIG), so a
+ * daemon that dies leaves no child; it exits on SIGHUP (the master's holder closed it) too. A
+ * terminal that already is some session's controlling terminal (the user's own, for a
+ * foreground run or exec, whose size lcow forwards itself) is left alone: TIOCSCTTY refuses it
+ * and the child exits at once.
  */
 #include "daemon.h"
 
@@ -39,8 +41,37 @@
 struct follower {
 	struct daemon *d;
 	struct ctr *x;
-	int efd; /* the container stopped */
+	uint32_t pid; /* 0: the init */
+	int efd; /* the process ended */
 };
+
+/* An exec'd process of x by pid (d->lock held). */
+static struct dproc *proc_of(struct ctr *x, uint32_t pid)
+{
+	for (struct dproc *p = x->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+/* The slave the daemon holds for the process, or -1 (d->lock held). */
+static int slave_of(struct ctr *x, uint32_t pid)
+{
+	struct dproc *p;
+
+	if (x->status != CTR_RUNNING && x->status != CTR_PAUSED)
+		return -1;
+	if (!pid)
+		return x->init && x->n_fds > 0 ? x->fds[0] : -1;
+	p = proc_of(x, pid);
+	return p && p->n_fds > 0 ? p->fds[0] : -1;
+}
+
+/* Whether the process ended (d->lock held): its container stopped, or it left the list. */
+static bool ended(struct ctr *x, uint32_t pid)
+{
+	return x->status == CTR_STOPPED || (pid && !proc_of(x, pid));
+}
 
 /* UNIX 98 pty slaves: majors 136-143. */
 static bool is_pty_slave(int fd)
@@ -51,25 +82,29 @@ static bool is_pty_slave(int fd)
 	       major(st.st_rdev) <= 143;
 }
 
-/* The slave's size into the container's console. Call with x->op held. */
-static void apply_size(struct daemon *d, struct ctr *x)
+/*
+ * The slave's size into the process's console. Call with x->op held: an exec'd process is freed
+ * only under it (exec_finish), the init with the container.
+ */
+static void apply_size(struct daemon *d, struct ctr *x, uint32_t pid)
 {
 	struct gcs_error err = { 0 };
 	struct gcs_process *p = NULL;
 	struct winsize ws = { 0 };
+	int fd;
 
 	if (x->removed)
 		return;
 	pthread_mutex_lock(&d->lock);
-	/* the fds stay open while n_fds says so (the init's waiter closes them under d->lock) */
-	if ((x->status == CTR_RUNNING || x->status == CTR_PAUSED) && x->init && x->n_fds > 0 &&
-	    ioctl(x->fds[0], TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
-		p = x->init;
+	/* the fds stay open while the process is listed (they are closed after, under x->op) */
+	fd = slave_of(x, pid);
+	if (fd >= 0 && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+		p = pid ? proc_of(x, pid)->p : x->init;
 	pthread_mutex_unlock(&d->lock);
 	if (p && gcs_process_resize(p, ws.ws_row, ws.ws_col, &err) < 0)
-		log_debug("container %s: resize the console: %s", x->id, err.message);
+		log_debug("container %s: resize the console of %u: %s", x->id, pid, err.message);
 	else if (p)
-		log_debug("container %s: console %ux%u", x->id, ws.ws_row, ws.ws_col);
+		log_debug("container %s: console of %u: %ux%u", x->id, pid, ws.ws_row, ws.ws_col);
 }
 
 static void close_others(int a, int b)
@@ -137,7 +172,7 @@ static void *stopper_main(void *arg)
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&f->d->lock);
-	while (f->x->status != CTR_STOPPED)
+	while (!ended(f->x, f->pid))
 		pthread_cond_wait(&f->d->cond, &f->d->lock);
 	pthread_mutex_unlock(&f->d->lock);
 	if (write(f->efd, &one, sizeof(one)) < 0)
@@ -152,14 +187,15 @@ static void reap(pid_t pid)
 }
 
 /* Forks the child with a copy of the slave; its pid, with the pipe's read end in *ret_fd. */
-static pid_t spawn_child(struct daemon *d, struct ctr *x, int *ret_fd)
+static pid_t spawn_child(struct daemon *d, struct ctr *x, uint32_t proc, int *ret_fd)
 {
-	int slave = -1, pfd[2];
+	int slave, pfd[2];
 	pid_t parent = getpid(), pid;
 
 	pthread_mutex_lock(&d->lock);
-	if (x->status != CTR_STOPPED && x->n_fds > 0)
-		slave = fcntl(x->fds[0], F_DUPFD_CLOEXEC, 3);
+	slave = slave_of(x, proc);
+	if (slave >= 0)
+		slave = fcntl(slave, F_DUPFD_CLOEXEC, 3);
 	pthread_mutex_unlock(&d->lock);
 	if (slave < 0)
 		return -1;
@@ -187,7 +223,7 @@ static void *follower_main(void *arg)
 	struct ctr *x = f->x;
 	pthread_t stopper;
 	int fd = -1;
-	pid_t child = spawn_child(d, x, &fd);
+	pid_t child = spawn_child(d, x, f->pid, &fd);
 	char b = 0;
 	ssize_t n;
 
@@ -202,7 +238,8 @@ static void *follower_main(void *arg)
 		reap(child);
 		goto out;
 	}
-	log_debug("container %s: following its console's size (pid %d)", x->id, (int)child);
+	log_debug("container %s: following the console size of %u (pid %d)", x->id, f->pid,
+		  (int)child);
 	f->efd = eventfd(0, EFD_CLOEXEC);
 	if (f->efd < 0 || pthread_create(&stopper, NULL, stopper_main, f) != 0) {
 		log_warning("container %s: cannot follow its console's size", x->id);
@@ -214,7 +251,7 @@ static void *follower_main(void *arg)
 	}
 	/* a size set between start and now */
 	pthread_mutex_lock(&x->op);
-	apply_size(d, x);
+	apply_size(d, x, f->pid);
 	pthread_mutex_unlock(&x->op);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = f->efd, .events = POLLIN },
@@ -242,7 +279,7 @@ static void *follower_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&x->op);
-		apply_size(d, x);
+		apply_size(d, x, f->pid);
 		pthread_mutex_unlock(&x->op);
 	}
 	if (fd >= 0)
@@ -257,33 +294,36 @@ out:
 	return NULL;
 }
 
-void console_follow(struct daemon *d, struct ctr *x)
+void console_follow(struct daemon *d, struct ctr *x, uint32_t pid)
 {
 	struct follower *f;
 	pthread_attr_t attr;
 	pthread_t t;
 	bool pty;
+	int fd;
 
-	if (!x->terminal)
+	if (!pid && !x->terminal)
 		return;
 	pthread_mutex_lock(&d->lock);
-	pty = x->n_fds > 0 && is_pty_slave(x->fds[0]);
+	fd = slave_of(x, pid);
+	pty = fd >= 0 && is_pty_slave(fd);
 	pthread_mutex_unlock(&d->lock);
 	if (!pty)
 		return;
-	/* the size the pty has now, before the start is answered */
-	apply_size(d, x);
+	/* the init's size now, before the start is answered (op_start holds x->op) */
+	if (!pid)
+		apply_size(d, x, 0);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return;
-	*f = (struct follower){ .d = d, .x = x, .efd = -1 };
+	*f = (struct follower){ .d = d, .x = x, .pid = pid, .efd = -1 };
 	pthread_mutex_lock(&d->lock);
 	x->refs++;
 	pthread_mutex_unlock(&d->lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, follower_main, f) != 0) {
-		log_warning("container %s: no thread to follow its console's size", x->id);
+		log_warning("container %s: no thread to follow a console's size", x->id);
 		ctr_put(d, x);
 		free(f);
 	}

@@ -712,7 +712,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	if (x->status == CTR_CREATED)
 		x->status = CTR_RUNNING;
 	pthread_mutex_unlock(&d->lock);
-	console_follow(d, x); /* dconsole.c: a console-socket pty's resizes */
+	console_follow(d, x, 0); /* dconsole.c: a console-socket pty's resizes */
 	if (spawn_waiter(d, x, NULL, init_waiter) < 0)
 		log_error("container %s: no thread to wait for its init", x->id);
 	pthread_mutex_unlock(&x->op);
@@ -769,6 +769,7 @@ static void dproc_unlink(struct daemon *d, struct ctr *x, struct dproc *p)
 			*pp = p->next;
 			break;
 		}
+	pthread_cond_broadcast(&d->cond); /* a console follower waits for it (dconsole.c) */
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -844,6 +845,7 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	json_t *proc = NULL;
 	enum ctr_status s;
 	int code, rc;
+	bool tty;
 
 	if (!x || vm_gone(d, c)) {
 		close_fds(fds, n_fds);
@@ -869,7 +871,8 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	}
 	memcpy(p->fds, fds, n_fds * sizeof(int));
 	p->n_fds = n_fds;
-	stdio_from(st, fds, n_fds, json_is_true(json_object_get(proc, "terminal")));
+	tty = json_is_true(json_object_get(proc, "terminal"));
+	stdio_from(st, fds, n_fds, tty);
 	rc = gcs_container_exec(vm_bridge(&d->vm), x->id, proc, st, &p->p, &err);
 	json_decref(proc);
 	if (rc < 0) {
@@ -889,6 +892,8 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	p->next = x->procs;
 	x->procs = p;
 	pthread_mutex_unlock(&d->lock);
+	if (tty)
+		console_follow(d, x, p->pid); /* dconsole.c: a console-socket pty's resizes */
 	reply_ok(c, json_pack("{s:i}", "pid", (int)p->pid));
 	if (json_is_true(json_object_get(req, "wait"))) {
 		code = exec_finish(d, x, p);

@@ -563,6 +563,33 @@ START_TEST(test_console_resize)
 	set_size(con.master, 33, 99);
 	OK(&t, "start", id2);
 	expect_console_size(&t, id2, "33 99\n");
+	/* an exec with its own console socket follows its master too */
+	{
+		struct console ec;
+		char out[8192] = "";
+		size_t len = 0;
+		long long deadline = now_ms() + STEP_MS;
+
+		console_listen(&t, &ec, tpath(&t, "e.sock"));
+		OK(&t, "exec", "-d", "-t", "--console-socket", tpath(&t, "e.sock"), id2, "sh", "-c",
+		   "while true; do stty size; sleep 0.1; done");
+		console_accept(&ec);
+		set_size(ec.master, 31, 91);
+		while (!strstr(out, "31 91")) {
+			struct pollfd p = { .fd = ec.master, .events = POLLIN };
+			ssize_t n;
+			ck_assert_msg(now_ms() < deadline, "exec console: %s", out);
+			if (poll(&p, 1, 500) <= 0)
+				continue;
+			if (len + 1 >= sizeof(out))
+				len = 0;
+			n = read(ec.master, out + len, sizeof(out) - 1 - len);
+			ck_assert_msg(n > 0, "exec console closed: %s", out);
+			len += (size_t)n;
+			out[len] = '\0';
+		}
+		console_close(&ec);
+	}
 	/* the master's holder goes away (a hangup, as with runc): everything still goes cleanly */
 	console_close(&con);
 	usleep(200000);

@@ -26,6 +26,9 @@ int cmd_state(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_spec(int argc, char **argv);
+int cmd_update(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 /* ---- shared by create and run (cmd_create.c) ---- */
 

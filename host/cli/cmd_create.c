@@ -43,7 +43,7 @@ static const char usage[] =
 	"                          security boundary)\n"
 	"  --pid-file FILE         write the container's pid (in the UVM) to FILE\n"
 	"  --console-socket PATH   send the pty master of a terminal container to this Unix\n"
-	"                          socket (runc's protocol)\n"
+	"                          socket (runc's protocol); the console follows its size\n"
 	"  --no-pivot, --no-new-keyring  accepted and ignored (the agent decides)\n"
 	"  -h, --help              show this help\n";
 

@@ -25,7 +25,8 @@ static const char usage[] =
 	"  --uvm-mode MODE         auto (default), qemu or process (no hypervisor: NOT a\n"
 	"                          security boundary); see `lcow create --help`\n"
 	"  --pid-file FILE         write the container's pid (in the UVM) to FILE\n"
-	"  --console-socket PATH   with --detach and a terminal: where the pty master goes\n"
+	"  --console-socket PATH   with --detach and a terminal: where the pty master goes (the\n"
+	"                          console follows its size)\n"
 	"  --no-pivot, --no-new-keyring  accepted and ignored\n"
 	"  -h, --help              show this help\n";
 

@@ -234,6 +234,12 @@ static void *serve_conn(void *arg)
 		op_pause(d, &c, req, !strcmp(op, "pause"));
 	} else if (!strcmp(op, "ps")) {
 		op_ps(d, &c, req);
+	} else if (!strcmp(op, "update")) {
+		op_update(d, &c, req);
+	} else if (!strcmp(op, "stats")) {
+		op_stats(d, &c, req);
+	} else if (!strcmp(op, "events")) {
+		op_events(d, &c, req);
 	} else if (!strcmp(op, "state")) {
 		op_state(d, &c, req);
 	} else if (!strcmp(op, "list")) {

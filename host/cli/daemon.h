@@ -126,7 +126,6 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 void op_kill(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_resize(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause);
-void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_state(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_list(struct daemon *d, struct ctl_conn *c);
 void op_delete(struct daemon *d, struct ctl_conn *c, json_t *req);
@@ -147,3 +146,24 @@ void ctr_save(struct daemon *d, struct ctr *x);
  * daemon.json; one the agent no longer has is stopped (255, lost).
  */
 int daemon_restore(struct daemon *d);
+
+/* ---- dquery.c: ps, update, stats and events ---- */
+
+/* {"pids":[...]}, and with "ps_args" (an array) also "ps": the output of ps run in the UVM. */
+void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* {"resources":{...}}: an OCI LinuxResources object, as ContainerConstraints. */
+void op_update(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* {"metrics":{...}}: the agent's LCOWMetrics of a live container. */
+void op_stats(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* A stream of stats, every "interval_ms", until the container stops (see dquery.c). */
+void op_events(struct daemon *d, struct ctl_conn *c, json_t *req);
+
+/* ---- dconsole.c ---- */
+
+/*
+ * After a terminal process started (pid 0: the init, from op_start with x->op held; else an
+ * exec'd process, from op_exec): when the daemon holds the slave of a host pty that no session
+ * has as its controlling terminal (a --console-socket terminal), the process's console follows
+ * that pty's size until the process (for the init: the container) ends.
+ */
+void console_follow(struct daemon *d, struct ctr *x, uint32_t pid);

@@ -740,6 +740,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	x->starting = false;
 	transition(d, x, CTR_RUNNING);
 	pthread_mutex_unlock(&d->lock);
+	console_follow(d, x, 0); /* dconsole.c: a console-socket pty's resizes */
 	if (spawn_waiter(d, x, NULL, init_waiter) < 0)
 		log_error("container %s: no thread to wait for its init", x->id);
 	ctr_save(d, x);
@@ -807,6 +808,7 @@ static void dproc_unlink(struct daemon *d, struct ctr *x, struct dproc *p)
 			*pp = p->next;
 			break;
 		}
+	pthread_cond_broadcast(&d->cond); /* a console follower waits for it (dconsole.c) */
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -882,6 +884,7 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	json_t *proc = NULL;
 	enum ctr_status s;
 	int code, rc;
+	bool tty;
 
 	if (!x || vm_gone(d, c)) {
 		close_fds(fds, n_fds);
@@ -907,7 +910,8 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	}
 	memcpy(p->fds, fds, n_fds * sizeof(int));
 	p->n_fds = n_fds;
-	stdio_from(st, fds, n_fds, json_is_true(json_object_get(proc, "terminal")));
+	tty = json_is_true(json_object_get(proc, "terminal"));
+	stdio_from(st, fds, n_fds, tty);
 	rc = gcs_container_exec(vm_bridge(&d->vm), x->id, proc, st, &p->p, &err);
 	json_decref(proc);
 	if (rc < 0) {
@@ -927,6 +931,8 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	p->next = x->procs;
 	x->procs = p;
 	pthread_mutex_unlock(&d->lock);
+	if (tty)
+		console_follow(d, x, p->pid); /* dconsole.c: a console-socket pty's resizes */
 	reply_ok(c, json_pack("{s:i}", "pid", (int)p->pid));
 	if (json_is_true(json_object_get(req, "wait"))) {
 		code = exec_finish(d, x, p);
@@ -1074,35 +1080,7 @@ void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause)
 	ctr_put(d, x);
 }
 
-/* ---- queries ---- */
-
-void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req)
-{
-	static const char *const types[] = { "ProcessList" };
-	struct gcs_proto_get_properties_resp r = { 0 };
-	struct gcs_error err = { 0 };
-	struct ctr *x = find(d, c, req);
-	json_t *pids;
-
-	if (!x || vm_gone(d, c)) {
-		ctr_put(d, x);
-		return;
-	}
-	pids = json_array();
-	if (status_of(d, x) != CTR_STOPPED) {
-		if (gcs_get_properties(vm_bridge(&d->vm), x->id, types, 1, &r, &err) < 0) {
-			reply_err(c, NULL, "%s", err.message);
-			json_decref(pids);
-			ctr_put(d, x);
-			return;
-		}
-		for (size_t i = 0; i < r.n_process_list; i++)
-			json_array_append_new(pids, json_integer(r.process_list[i].process_id));
-		gcs_proto_release(&r);
-	}
-	reply_ok(c, json_pack("{s:o}", "pids", pids));
-	ctr_put(d, x);
-}
+/* ---- queries (ps: dquery.c) ---- */
 
 static json_t *describe(struct ctr *x)
 {

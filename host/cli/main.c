@@ -46,11 +46,14 @@ static const char usage[] =
 	"  exec         run a new process in a running container\n"
 	"  pause        freeze a container's processes\n"
 	"  resume       thaw a paused container\n"
-	"  ps           list a container's processes\n"
+	"  ps           list a container's processes (ps's table, or json)\n"
 	"  state        print a container's OCI state as JSON\n"
+	"  update       change a container's resource limits (cgroups in the UVM)\n"
+	"  events       print a container's statistics as JSON lines (--stats: once)\n"
 	"  kill         send a signal to a container (default SIGTERM)\n"
 	"  delete       delete containers, and pods without containers\n"
 	"  list         list containers\n"
+	"  spec         write a starter config.json (runc spec's)\n"
 	"  image        import an image tarball as layer disks and a bundle (image import)\n"
 	"  uvm-daemon   (internal) the daemon that holds one UVM\n"
 	"\n"
@@ -67,6 +70,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	bool needs_root;
 } commands[] = {
+	/* clang-format off */
 	{ "run", cmd_run, true },
 	{ "create", cmd_create, true },
 	{ "start", cmd_start, true },
@@ -75,11 +79,15 @@ static const struct {
 	{ "resume", cmd_resume, true },
 	{ "ps", cmd_ps, true },
 	{ "state", cmd_state, true },
+	{ "update", cmd_update, true },
+	{ "events", cmd_events, true },
 	{ "kill", cmd_kill, true },
 	{ "delete", cmd_delete, true },
 	{ "list", cmd_list, true },
+	{ "spec", cmd_spec, false },
 	{ "image", cmd_image, false },
 	{ "uvm-daemon", cmd_uvm_daemon, true },
+	/* clang-format on */
 };
 
 enum { OPT_ROOT = 0x100, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG };

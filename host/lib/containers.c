@@ -218,6 +218,25 @@ int gcs_container_exec(struct gcs_bridge *b, const char *id, json_t *oci_process
 	return container_exec(b, id, oci_process, stdio, ret, err);
 }
 
+/* hcsshim's task update of an LCOW container (guestresource.LCOWContainerConstraints). */
+int gcs_update_container_resources(struct gcs_bridge *b, const char *id, json_t *linux_resources,
+				   struct gcs_error *err)
+{
+	struct gcs_proto_modify_req req = {
+		.base.container_id = id,
+		.resource_type = GCS_RESOURCE_CONTAINER_CONSTRAINTS,
+	};
+	int rc = need_container(id, "update resources", err);
+
+	if (rc < 0)
+		return rc;
+	if (!json_is_object(linux_resources))
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "update resources of %s: no LinuxResources object", id);
+	req.settings.container_constraints.linux_resources = linux_resources;
+	return modify(b, GCS_REQUEST_TYPE_UPDATE, &req, err);
+}
+
 /*
  * Not a hcsshim request: lcow's own (docs/protocol.md, lcow extensions). Refused locally when
  * the guest did not announce it, as hcsshim does for the RPCs behind a capability, so the caller

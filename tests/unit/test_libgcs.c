@@ -1124,6 +1124,39 @@ START_TEST(test_container_operation)
 }
 END_TEST
 
+/* ContainerConstraints Update: hcsshim's task update body, Windows always there (empty). */
+static void script_constraints(struct fg *g)
+{
+	struct gcs_header h;
+	char *body;
+
+	body = fg_read_body(g, GCS_MSG_MODIFY_SETTINGS_REQ, &h);
+	ck_assert_str_eq(body, "{\"ContainerId\":\"c1\",\"ActivityId\":\"" Z
+			       "\",\"Request\":{\"RequestType\":\"Update\","
+			       "\"ResourceType\":\"ContainerConstraints\",\"Settings\":"
+			       "{\"Windows\":{},\"Linux\":{\"memory\":{\"limit\":67108864}}}}}\n");
+	free(body);
+	fg_reply(g, &h, OK_RESP);
+}
+
+START_TEST(test_update_container_resources)
+{
+	struct gcs_error err = { 0 };
+	json_t *r = json_pack("{s:{s:I}}", "memory", "limit", (json_int_t)67108864);
+	struct harness h;
+
+	h_init(&h);
+	h.g.script = script_constraints;
+	h_connect(&h);
+	ck_assert_int_eq(gcs_update_container_resources(h.b, "", r, &err), -EINVAL);
+	ck_assert_int_eq(gcs_update_container_resources(h.b, "c1", NULL, &err), -EINVAL);
+	err = (struct gcs_error){ 0 };
+	ck_assert_int_eq(gcs_update_container_resources(h.b, "c1", r, &err), 0);
+	json_decref(r);
+	h_end(&h);
+}
+END_TEST
+
 /* A guest without the capability (the Go GCS): refused before anything is sent. */
 START_TEST(test_container_operation_unsupported)
 {
@@ -1630,6 +1663,7 @@ static Suite *libgcs_suite(void)
 	tcase_add_test(tc, test_typed_calls);
 	tcase_add_test(tc, test_container_operation);
 	tcase_add_test(tc, test_container_operation_unsupported);
+	tcase_add_test(tc, test_update_container_resources);
 	tcase_add_test(tc, test_exec_stdio);
 	tcase_add_test(tc, test_exec_ports);
 	tcase_add_test(tc, test_wait_timeout_signal_resize);

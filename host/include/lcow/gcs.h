@@ -272,6 +272,14 @@ GCS_EXPORT int gcs_container_exec(struct gcs_bridge *b, const char *id, json_t *
 				  struct gcs_error *err);
 
 /*
+ * ContainerConstraints Update of a container, as hcsshim's shim sends a task update:
+ * Settings {"Windows":{},"Linux":linux_resources}, an OCI LinuxResources object (borrowed).
+ * lcow's agent applies it with `runc update --resources`; what it cannot apply it refuses.
+ */
+GCS_EXPORT int gcs_update_container_resources(struct gcs_bridge *b, const char *id,
+					      json_t *linux_resources, struct gcs_error *err);
+
+/*
  * lcow extension (docs/protocol.md): ModifySettings LcowContainerOperation Update, sent with
  * the container's ID. operation is one of GCS_CONTAINER_OP_*: Pause freezes every process of
  * the container (runc pause), Resume thaws them, KillAll sends signal to every process

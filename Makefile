@@ -1,5 +1,6 @@
 # lcow: one entry point. See README.md.
-#   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo
+#   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo | bench
+#   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean
 #   make check SANITIZE=address,undefined   (everything under ASan + UBSan, in its own build dir)
 
 SHELL := /bin/bash
@@ -28,6 +29,13 @@ endif
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
 	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat \
 	qemu-system-x86 cpio xz-utils zstd kmod jq
+
+# The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it
+# into KERNEL_CACHE and checks its SHA256; `make initrd` reads it from there and never uses apt.
+# The cache is outside build/ so that `make clean` keeps it (a pinned, hash-checked download,
+# never stale); `make distclean` removes it.
+KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
+export KERNEL_CACHE
 
 PKGS := jansson
 CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Icommon -Iprotocol/include -Iprotocol
@@ -103,7 +111,8 @@ VM_BINS := $(VM_SRCS:tests/vm/%.c=$(BUILD)/tests/vm/%)
 # The initrd's agent and init are always the static default build.
 IMG := build/default
 
-.PHONY: all deps check check-unit check-integration check-cli fuzz install clean fmt fmt-check demo help
+.PHONY: all deps kernel-pin check check-unit check-integration check-cli fuzz install clean distclean \
+	fmt fmt-check demo help
 
 all: deps build
 
@@ -128,6 +137,11 @@ deps:
 		apt-get install -y --no-install-recommends $$missing \
 			|| { apt-get update && apt-get install -y --no-install-recommends $$missing; }; \
 	fi
+	@initrd/kernel.sh fetch
+
+# Rewrites initrd/kernel.lock from what apt offers now (KERNEL_VERSION=<abi>: that kernel).
+kernel-pin:
+	@initrd/kernel.sh pin
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -350,8 +364,9 @@ fmt-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(FMT_FILES) && echo "fmt-check: clean"
 
 # ---- the utility VM image ----
+# Offline: the kernel package comes from the cache `make deps` fills.
 .PHONY: initrd
-initrd: deps
+initrd:
 	@$(MAKE) --no-print-directory SANITIZE= build/default/gcs build/default/init
 	BUILD=build/default WITH_RUNC=$(WITH_RUNC) initrd/build.sh
 
@@ -365,5 +380,8 @@ demo: deps
 
 clean:
 	rm -rf build
+
+distclean: clean
+	rm -rf .cache
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -9,8 +9,11 @@
 #   BUILD            build directory (default build/default)
 #   WITH_RUNC        1: add /usr/sbin/runc and its libraries (default 0)
 #   KERNEL_FLAVOUR   Debian kernel flavour (default amd64; cloud-amd64 has no 9p)
-#   KERNEL_VERSION   ABI version such as 6.1.0-56 (default: what linux-image-$KERNEL_FLAVOUR
-#                    depends on, unless a package is cached in $BUILD/kernel already)
+#   KERNEL_CACHE     where `make deps` put the kernel package (default .cache/kernel)
+#   KERNEL_VERSION   ABI version such as 6.1.0-57: must be the one initrd/kernel.lock pins
+#                    (`make kernel-pin KERNEL_VERSION=...` pins another)
+# The kernel package is the one initrd/kernel.lock pins, read from the cache `make deps` fills
+# (initrd/kernel.sh): this script never uses the network or apt.
 #   INITRD_COMPRESS  zstd (default) | xz | gzip
 #   SOURCE_DATE_EPOCH  mtime of every initrd entry (default 0)
 set -euo pipefail
@@ -40,7 +43,7 @@ OPTIONAL_MODULES=(9p 9pnet_virtio 9pnet_fd)
 say() { printf 'initrd: %s\n' "$*"; }
 die() { printf 'initrd: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in apt-get dpkg-deb depmod modprobe cpio readelf strip; do
+for tool in dpkg-deb depmod modprobe cpio readelf strip sha256sum; do
 	command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
 done
 
@@ -52,47 +55,28 @@ mkdir -p "$KDIR"
 [ -x "$BUILD/gcs" ] || die "$BUILD/gcs is missing: run 'make initrd'"
 [ -x "$BUILD/init" ] || die "$BUILD/init is missing: run 'make initrd'"
 
-# ---- 1. the kernel package (cached in $BUILD/kernel) ----
-# The newest cached package of the flavour ($1: a given ABI version). "linux-image-*-amd64"
-# would also match cloud-amd64's, so the version must look like one: 6.1.0-56, 6.1.0-0.deb11.13.
-find_cached_deb() {
-	local f name version
-	for f in "$KDIR"/linux-image-*-"${KERNEL_FLAVOUR}"_*_amd64.deb; do
-		[ -e "$f" ] || continue
-		name=$(basename "$f")
-		version=${name#linux-image-}
-		version=${version%%_*}
-		version=${version%-"$KERNEL_FLAVOUR"}
-		[[ $version =~ ^[0-9][0-9.]*-[0-9][0-9a-z.]*$ ]] || continue
-		[ -z "${1:-}" ] || [ "$version" = "$1" ] || continue
-		echo "$f"
-	done | sort -V | tail -n 1
-}
-
-deb=$(find_cached_deb "$KERNEL_VERSION")
-if [ -z "$deb" ]; then
-	if [ -z "$KERNEL_VERSION" ]; then
-		KERNEL_VERSION=$(apt-cache depends "linux-image-$KERNEL_FLAVOUR" 2>/dev/null |
-			sed -n "s/^ *Depends: linux-image-\(.*\)-$KERNEL_FLAVOUR\$/\1/p" | head -n 1)
-		[ -n "$KERNEL_VERSION" ] ||
-			die "cannot tell which kernel linux-image-$KERNEL_FLAVOUR means (apt-get update?)"
-	fi
-	say "downloading linux-image-$KERNEL_VERSION-$KERNEL_FLAVOUR"
-	(cd "$KDIR" && apt-get download -q -o APT::Sandbox::User=root \
-		"linux-image-$KERNEL_VERSION-$KERNEL_FLAVOUR") ||
-		die "apt-get download linux-image-$KERNEL_VERSION-$KERNEL_FLAVOUR failed"
-	deb=$(find_cached_deb "$KERNEL_VERSION")
-	[ -n "$deb" ] || die "the download left no package in $KDIR"
-fi
-KREL=$(basename "$deb" | sed 's/^linux-image-\(.*\)_[^_]*_amd64\.deb$/\1/') # 6.1.0-56-amd64
-say "kernel $KREL ($(basename "$deb"))"
+# ---- 1. the kernel package (pinned in initrd/kernel.lock, cached by make deps) ----
+deb=$(KERNEL_FLAVOUR=$KERNEL_FLAVOUR "$(dirname "$0")/kernel.sh" path) || exit 1
+KREL=$(basename "$deb" | sed 's/^linux-image-\(.*\)_[^_]*_amd64\.deb$/\1/') # 6.1.0-57-amd64
+[ -z "$KERNEL_VERSION" ] || [ "$KERNEL_VERSION-$KERNEL_FLAVOUR" = "$KREL" ] ||
+	die "KERNEL_VERSION=$KERNEL_VERSION, but initrd/kernel.lock pins $KREL: run" \
+		"'make kernel-pin KERNEL_VERSION=$KERNEL_VERSION' and 'make deps' to change the pin"
+say "kernel $KREL ($(basename "$deb"), SHA256 as pinned)"
 
 ROOT=$KDIR/root-$KREL
-if [ ! -e "$ROOT/.extracted" ]; then
+# Trees of other kernels (400 MB each) and packages an older build.sh downloaded here are stale.
+for old in "$KDIR"/root-* "$KDIR"/*.deb; do
+	[ -e "$old" ] && [ "$old" != "$ROOT" ] || continue
+	say "removing the stale $old"
+	rm -rf "$old"
+done
+# The stamp names the package it was extracted from: a re-pin to another build of the same ABI
+# extracts again.
+if [ "$(cat "$ROOT/.extracted" 2>/dev/null)" != "$(basename "$deb")" ]; then
 	rm -rf "$ROOT"
 	mkdir -p "$ROOT"
 	dpkg-deb -x "$deb" "$ROOT"
-	touch "$ROOT/.extracted"
+	basename "$deb" >"$ROOT/.extracted"
 fi
 CONFIG=$ROOT/boot/config-$KREL
 VMLINUZ=$ROOT/boot/vmlinuz-$KREL
@@ -129,14 +113,14 @@ extract_vmlinux() {
 	die "no ELF kernel found inside $in"
 }
 
-if [ ! -f "$BUILD/vmlinux" ] || [ "$(cat "$KDIR/vmlinux.release" 2>/dev/null)" != "$KREL" ]; then
+if [ ! -f "$BUILD/vmlinux" ] || [ "$(cat "$KDIR/vmlinux.release" 2>/dev/null)" != "$(basename "$deb")" ]; then
 	kconfig PVH || die "$KREL is not built with CONFIG_PVH: no direct ELF boot"
 	say "extracting vmlinux from vmlinuz-$KREL"
 	extract_vmlinux "$VMLINUZ" "$BUILD/vmlinux"
 	# XEN_ELFNOTE_PHYS32_ENTRY (type 0x12) is the PVH entry point QEMU looks for.
 	readelf -n "$BUILD/vmlinux" | grep -Eq 'Xen.*(0x00000012|PHYS32_ENTRY)' ||
 		die "vmlinux has no PVH entry note"
-	echo "$KREL" >"$KDIR/vmlinux.release"
+	basename "$deb" >"$KDIR/vmlinux.release"
 fi
 cmp -s "$VMLINUZ" "$BUILD/vmlinuz" || cp "$VMLINUZ" "$BUILD/vmlinuz"
 

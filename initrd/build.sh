@@ -63,6 +63,56 @@ KREL=$(basename "$deb" | sed 's/^linux-image-\(.*\)_[^_]*_amd64\.deb$/\1/') # 6.
 		"'make kernel-pin KERNEL_VERSION=$KERNEL_VERSION' and 'make deps' to change the pin"
 say "kernel $KREL ($(basename "$deb"), SHA256 as pinned)"
 
+# ---- the initrd's inputs: up to date when none changed ----
+# The libraries ldd names for $1, by the paths it names, and the dynamic loader.
+libs_of() { ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
+EXTRA=()
+if [ "$WITH_RUNC" = 1 ]; then
+	[ -x "$RUNC" ] || die "$RUNC is missing (apt-get install runc)"
+	# Containers need a scratch disk the agent formats on demand (EnsureFilesystem).
+	MKFS=$(command -v mkfs.ext4) || die "mkfs.ext4 is missing (apt-get install e2fsprogs)"
+	EXTRA=("$RUNC" "$MKFS")
+fi
+# The outputs are a function of these (and of the host's cpio, depmod and compressor).
+inputs_digest() {
+	local f
+	{
+		printf '%s\n' "$(basename "$deb")" "$KERNEL_FLAVOUR" "$WITH_RUNC" "$INITRD_COMPRESS" \
+			"$SOURCE_DATE_EPOCH"
+		for f in "$0" "$BUILD/gcs" "$BUILD/init" "${EXTRA[@]}"; do
+			sha256sum "$(readlink -f "$f")"
+		done
+		for f in "${EXTRA[@]}"; do
+			for lib in $(libs_of "$f"); do sha256sum "$(readlink -f "$lib")"; done
+		done
+	} | sha256sum | cut -d' ' -f1
+}
+outputs_digest() {
+	sha256sum "$BUILD/vmlinux" "$BUILD/vmlinuz" "$BUILD/initrd.img" 2>/dev/null | sha256sum |
+		cut -d' ' -f1
+}
+size() { stat -c %s "$1"; }
+report() {
+	printf 'initrd: %-34s %10s bytes\n' "vmlinux ($KREL)" "$(size "$BUILD/vmlinux")" \
+		"vmlinuz" "$(size "$BUILD/vmlinuz")" \
+		"initrd.img without runc ($INITRD_COMPRESS)" "$1"
+	[ "$WITH_RUNC" = 1 ] &&
+		printf 'initrd: %-34s %10s bytes\n' "initrd.img with runc ($INITRD_COMPRESS)" \
+			"$(size "$BUILD/initrd.img")"
+	[ "$1" -lt "$MAX_BASE_INITRD" ] ||
+		die "the initrd without runc is $1 bytes: over the $MAX_BASE_INITRD budget"
+}
+# The stamp: the inputs' digest, the outputs' digest, the size of the initrd without runc.
+STAMP=$BUILD/initrd.stamp
+inputs=$(inputs_digest)
+if read -r s_in s_out s_base <"$STAMP" 2>/dev/null && [ "$s_in" = "$inputs" ] &&
+	[ "$s_out" = "$(outputs_digest)" ]; then
+	report "$s_base"
+	say "up to date: $BUILD/vmlinux, $BUILD/vmlinuz, $BUILD/initrd.img (WITH_RUNC=$WITH_RUNC)"
+	exit 0
+fi
+rm -f "$STAMP"
+
 ROOT=$KDIR/root-$KREL
 # Trees of other kernels (400 MB each) and packages an older build.sh downloaded here are stale.
 for old in "$KDIR"/root-* "$KDIR"/*.deb; do
@@ -177,11 +227,11 @@ for mod in "${order[@]}"; do
 done
 say "${#order[@]} modules: $(for m in "${order[@]}"; do basename "${m%.ko*}"; done | tr '\n' ' ')"
 
-# The libraries ldd names, at the paths it names, and the dynamic loader.
+# $1 at $2 with its libraries at the paths ldd names.
 add_with_libs() {
 	local bin=$1 dst=$2 lib
 	install -D -m 0755 "$bin" "$STAGE/$dst"
-	for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+	for lib in $(libs_of "$bin"); do
 		[ -e "$STAGE/$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$STAGE/$lib"
 	done
 }
@@ -209,25 +259,14 @@ write_initrd() {
 	mv "$1.tmp" "$1"
 }
 
-size() { stat -c %s "$1"; }
-
 write_initrd "$BUILD/initrd.img"
 base_size=$(size "$BUILD/initrd.img")
 if [ "$WITH_RUNC" = 1 ]; then
-	[ -x "$RUNC" ] || die "$RUNC is missing (apt-get install runc)"
 	add_with_libs "$RUNC" /usr/sbin/runc
-	# Containers need a scratch disk the agent formats on demand (EnsureFilesystem).
-	MKFS=$(command -v mkfs.ext4) || die "mkfs.ext4 is missing (apt-get install e2fsprogs)"
 	add_with_libs "$MKFS" /sbin/mkfs.ext4
 	write_initrd "$BUILD/initrd.img"
 fi
 
-printf 'initrd: %-34s %10s bytes\n' "vmlinux ($KREL)" "$(size "$BUILD/vmlinux")" \
-	"vmlinuz" "$(size "$BUILD/vmlinuz")" \
-	"initrd.img without runc ($INITRD_COMPRESS)" "$base_size"
-[ "$WITH_RUNC" = 1 ] &&
-	printf 'initrd: %-34s %10s bytes\n' "initrd.img with runc ($INITRD_COMPRESS)" \
-		"$(size "$BUILD/initrd.img")"
-[ "$base_size" -lt "$MAX_BASE_INITRD" ] ||
-	die "the initrd without runc is $base_size bytes: over the $MAX_BASE_INITRD budget"
+report "$base_size"
+echo "$inputs $(outputs_digest) $base_size" >"$STAMP"
 say "wrote $BUILD/vmlinux, $BUILD/vmlinuz, $BUILD/initrd.img (WITH_RUNC=$WITH_RUNC)"

@@ -297,21 +297,25 @@ check-unit: $(UNIT_BINS)
 	if [ $$fail = 0 ]; then echo "check: all unit suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
 
 # ---- benchmarks ----
+# One program from every file of tests/bench, with the VM suite's busybox layer fixture.
 BENCH := $(BUILD)/tests/bench/bench_bridge
+BENCH_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/bench/*.c))
 
 $(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' \
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Itests/integration \
+		-DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' \
 		-DLCOW_INITRD='"$(CURDIR)/$(IMG)/initrd.img"' -DLCOW_VSOCK='"$(CURDIR)/$(VSOCK)"' \
 		-MMD -MP -c -o $@ $<
 
-$(BENCH): $(BUILD)/tests/bench/bench_bridge.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
+$(BENCH): $(BENCH_OBJS) $(BUILD)/tests/integration/layers.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
+# Non-zero when a part that could run failed; a part that cannot run here says why.
 .PHONY: bench
 bench: deps
 	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
-	@$(MAKE) --no-print-directory $(BENCH) $(AGENT) $(VSOCK)
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BENCH) $(AGENT) $(VSOCK)
 	$(BENCH) $(AGENT) 1000
 
 # ---- fuzzing (clang + libFuzzer) ----

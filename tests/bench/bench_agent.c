@@ -52,7 +52,7 @@ void agent_start(struct agent *a, const char *agent_path, bool run_root, double 
 	if (gcs_bridge_listen(a->t, &o, &a->b, &err) < 0)
 		bench_fail("listen on %s: %s", spec, err.message);
 	{
-		const char *argv[] = { agent_path,   "--transport", spec, "--reconnect", "0",
+		const char *argv[] = { agent_path,    "--transport", spec, "--reconnect", "0",
 				       "--log-level", "error",	     NULL, NULL,	  NULL };
 		if (run_root) {
 			argv[7] = "--run-root";
@@ -344,7 +344,8 @@ void bench_agent(struct bench_run *r)
 
 	r->agent_roundtrip_us = bridge_roundtrip_us(a.b, r->n);
 	figure("bridge_roundtrip_mean", r->agent_roundtrip_us, "us",
-	       "160 bytes each way through a socketpair to an echo process", socketpair_roundtrip_us(r->n));
+	       "160 bytes each way through a socketpair to an echo process",
+	       socketpair_roundtrip_us(r->n));
 
 	bench_exec(r, &a);
 	figure("agent_rss_after_execs", (double)rss_kb(a.pid), "kB",

@@ -43,14 +43,14 @@ static void live_abort(void *arg)
 
 static json_t *bench_spec(const char *rootfs)
 {
-	json_t *spec = json_pack(
-		"{s:s, s:{s:[sss], s:[s], s:s, s:{s:i, s:i}}, s:{s:s}, s:s, "
-		"s:[{s:s, s:s, s:s}], s:{s:[{s:s}, {s:s}, {s:s}, {s:s}]}}",
-		"ociVersion", "1.0.2", "process", "args", "/bin/sh", "-c", "echo ready; exec sleep 60",
-		"env", "PATH=/bin", "cwd", "/", "user", "uid", 0, "gid", 0, "root", "path", rootfs,
-		"hostname", "bench", "mounts", "destination", "/proc", "type", "proc", "source",
-		"proc", "linux", "namespaces", "type", "pid", "type", "ipc", "type", "uts", "type",
-		"mount");
+	json_t *spec = json_pack("{s:s, s:{s:[sss], s:[s], s:s, s:{s:i, s:i}}, s:{s:s}, s:s, "
+				 "s:[{s:s, s:s, s:s}], s:{s:[{s:s}, {s:s}, {s:s}, {s:s}]}}",
+				 "ociVersion", "1.0.2", "process", "args", "/bin/sh", "-c",
+				 "echo ready; exec sleep 60", "env", "PATH=/bin", "cwd", "/",
+				 "user", "uid", 0, "gid", 0, "root", "path", rootfs, "hostname",
+				 "bench", "mounts", "destination", "/proc", "type", "proc",
+				 "source", "proc", "linux", "namespaces", "type", "pid", "type",
+				 "ipc", "type", "uts", "type", "mount");
 
 	if (!spec)
 		bench_fail("json_pack of the spec");
@@ -58,8 +58,7 @@ static json_t *bench_spec(const char *rootfs)
 }
 
 /* Create answered, and create+start+first stdout byte, through the agent: mean microseconds. */
-static void agent_containers(struct agent *a, struct live *l, double *ret_create,
-			     double *ret_first)
+static void agent_containers(struct agent *a, struct live *l, double *ret_create, double *ret_first)
 {
 	char bundle[128], rootfs[160];
 	double create = 0, first = 0;
@@ -133,10 +132,10 @@ static void runc_floors(const char *dir, struct live *l, double *ret_create, dou
 		bench_fail("write %s", cfg);
 	json_decref(spec);
 	for (int i = 0; i < ROUNDS; i++) {
-		const char *create_argv[] = { "runc", "--root", l->runc_root, "create", "--bundle",
-					      bundle,  l->id,	NULL };
-		const char *delete_argv[] = { "runc", "--root", l->runc_root, "delete", "--force",
-					      l->id,  NULL };
+		const char *create_argv[] = { "runc",	  "--root", l->runc_root, "create",
+					      "--bundle", bundle,   l->id,	  NULL };
+		const char *delete_argv[] = { "runc",	 "--root", l->runc_root, "delete",
+					      "--force", l->id,	   NULL };
 		double t0;
 
 		snprintf(l->id, sizeof(l->id), "floor-create%d", i);
@@ -147,10 +146,10 @@ static void runc_floors(const char *dir, struct live *l, double *ret_create, dou
 		l->id[0] = '\0';
 	}
 	for (int i = 0; i < ROUNDS; i++) {
-		const char *run_argv[] = { "runc", "--root", l->runc_root, "run", "--bundle",
-					   bundle, l->id,   NULL };
-		const char *kill_argv[] = { "runc", "--root", l->runc_root, "kill", l->id, "KILL",
-					    NULL };
+		const char *run_argv[] = { "runc",     "--root", l->runc_root, "run",
+					   "--bundle", bundle,	 l->id,	       NULL };
+		const char *kill_argv[] = { "runc", "--root", l->runc_root, "kill",
+					    l->id,  "KILL",   NULL };
 		int out[2];
 		double t0;
 		pid_t pid;
@@ -188,7 +187,8 @@ void bench_containers(struct bench_run *r)
 		return;
 	}
 	if (access("/bin/busybox", X_OK) < 0) {
-		bench_not_run(r, "containers", "/bin/busybox is missing (apt-get install busybox-static)");
+		bench_not_run(r, "containers",
+			      "/bin/busybox is missing (apt-get install busybox-static)");
 		return;
 	}
 	agent_start(&a, r->agent, true, NULL);

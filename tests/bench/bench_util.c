@@ -49,7 +49,8 @@ void bench_undefer(void *arg)
 	for (int i = n_deferred - 1; i >= 0; i--) {
 		if (deferred[i].arg != arg)
 			continue;
-		memmove(&deferred[i], &deferred[i + 1], (size_t)(n_deferred - i - 1) * sizeof(*deferred));
+		memmove(&deferred[i], &deferred[i + 1],
+			(size_t)(n_deferred - i - 1) * sizeof(*deferred));
 		n_deferred--;
 		return;
 	}
@@ -148,8 +149,8 @@ pid_t spawn_fds(const char *const *argv, int in, int out, int err)
 		if (fds[i] >= 0)
 			posix_spawn_file_actions_adddup2(&fa, fds[i], i);
 		else
-			posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i ? O_WRONLY : O_RDONLY,
-							 0);
+			posix_spawn_file_actions_addopen(&fa, i, "/dev/null",
+							 i ? O_WRONLY : O_RDONLY, 0);
 	}
 	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
@@ -291,22 +292,24 @@ double exec_wait_us(struct gcs_bridge *b, const char *const *argv, int out_fd)
 	struct gcs_exec_options o = { .params = &pp };
 	struct gcs_error err = { 0 };
 	struct gcs_process *p;
+	char what[256];
 	uint32_t code;
 	double t0;
 	int rc;
 
 	while (argv[pp.n_command_args])
 		pp.n_command_args++;
+	snprintf(what, sizeof(what), "%s%s%s", argv[0], argv[1] ? " " : "", argv[1] ? argv[1] : "");
 	if (out_fd >= 0)
 		o.stdio[GCS_STDOUT] = (struct gcs_stdio){ GCS_STDIO_FD, out_fd };
 	t0 = now_us();
 	if (gcs_process_exec(b, &o, &p, &err) < 0)
-		bench_fail("exec %s: %s", argv[0], err.message);
+		bench_fail("exec %s: %s", what, err.message);
 	rc = gcs_process_wait(p, 60000, &code, &err);
 	gcs_process_free(p);
 	if (rc < 0)
-		bench_fail("wait for %s: %s", argv[0], err.message);
+		bench_fail("wait for %s: %s", what, err.message);
 	if (code != 0)
-		bench_fail("%s exited with %u, expected 0", argv[0], code);
+		bench_fail("%s exited with %u, expected 0", what, code);
 	return now_us() - t0;
 }

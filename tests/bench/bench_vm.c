@@ -134,8 +134,8 @@ static double vm_dd_mibs(struct gcs_bridge *b)
 /* The same busybox dd here, its stdout a Unix socketpair to us. */
 static double host_dd_mibs(void)
 {
-	static const char *argv[] = { "/bin/busybox", "dd", "if=/dev/zero", "bs=65536",
-				      "count=4096",   NULL };
+	static const char *argv[] = { "/bin/busybox", "dd",	    "if=/dev/zero",
+				      "bs=65536",     "count=4096", NULL };
 	int sv[2];
 	double t0, rate;
 	size_t got;
@@ -158,10 +158,12 @@ static double host_dd_mibs(void)
 /* The guest's own floor: dd of the same zeros to /dev/null in the VM, exec to exit. */
 static void bench_dd(struct gcs_bridge *b)
 {
-	static const char *null_argv[] = { BB, "dd", "if=/dev/zero", "of=/dev/null", "bs=65536",
-					   "count=4096", NULL };
-	static const char *host_null[] = { "/bin/busybox", "dd", "if=/dev/zero", "of=/dev/null",
-					   "bs=65536", "count=4096", NULL };
+	static const char *null_argv[] = {
+		BB, "dd", "if=/dev/zero", "of=/dev/null", "bs=65536", "count=4096", NULL
+	};
+	static const char *host_null[] = {
+		"/bin/busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=65536", "count=4096", NULL
+	};
 	double vm[DD_RUNS], host[DD_RUNS], vm_null[DD_RUNS], host_nul[DD_RUNS];
 
 	for (int i = 0; i < DD_RUNS; i++) {
@@ -177,8 +179,7 @@ static void bench_dd(struct gcs_bridge *b)
 	       "the same busybox dd here into a Unix socketpair, 256 MiB, median of 5",
 	       median(host, DD_RUNS));
 	figure("vm_dd_to_devnull_throughput", median(vm_null, DD_RUNS), "MiB/s",
-	       "the same dd here to /dev/null, median of 5",
-	       median(host_nul, DD_RUNS));
+	       "the same dd here to /dev/null, median of 5", median(host_nul, DD_RUNS));
 }
 
 void bench_vm(struct bench_run *r)
@@ -186,7 +187,7 @@ void bench_vm(struct bench_run *r)
 	static const char *t_vm[] = { BB, "true", NULL };
 	static const char *t_host[] = { "/bin/busybox", "true", NULL };
 	const char *qemu = getenv("LCOW_QEMU") && *getenv("LCOW_QEMU") ? getenv("LCOW_QEMU") :
-									   "qemu-system-x86_64";
+									 "qemu-system-x86_64";
 	const char *bw = "posix_spawn+waitpid of the same busybox here";
 	const int n = EXECS;
 	struct gcs_error err = { 0 };

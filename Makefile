@@ -1,5 +1,6 @@
 # lcow: one entry point. See README.md.
-#   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo
+#   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo | bench
+#   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean
 #   make check SANITIZE=address,undefined   (everything under ASan + UBSan, in its own build dir)
 
 SHELL := /bin/bash
@@ -28,6 +29,13 @@ endif
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
 	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat \
 	qemu-system-x86 cpio xz-utils zstd kmod jq
+
+# The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it
+# into KERNEL_CACHE and checks its SHA256; `make initrd` reads it from there and never uses apt.
+# The cache is outside build/ so that `make clean` keeps it (a pinned, hash-checked download,
+# never stale); `make distclean` removes it.
+KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
+export KERNEL_CACHE
 
 PKGS := jansson
 CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Icommon -Iprotocol/include -Iprotocol
@@ -108,7 +116,8 @@ VM_BINS := $(VM_SRCS:tests/vm/%.c=$(BUILD)/tests/vm/%)
 # The initrd's agent and init are always the static default build.
 IMG := build/default
 
-.PHONY: all deps check check-unit check-integration check-cli fuzz install clean fmt fmt-check demo help
+.PHONY: all deps kernel-pin check check-unit check-integration check-cli fuzz install clean distclean \
+	fmt fmt-check demo help
 
 all: deps build
 
@@ -133,6 +142,11 @@ deps:
 		apt-get install -y --no-install-recommends $$missing \
 			|| { apt-get update && apt-get install -y --no-install-recommends $$missing; }; \
 	fi
+	@initrd/kernel.sh fetch
+
+# Rewrites initrd/kernel.lock from what apt offers now (KERNEL_VERSION=<abi>: that kernel).
+kernel-pin:
+	@initrd/kernel.sh pin
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -288,21 +302,25 @@ check-unit: $(UNIT_BINS)
 	if [ $$fail = 0 ]; then echo "check: all unit suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
 
 # ---- benchmarks ----
+# One program from every file of tests/bench, with the VM suite's busybox layer fixture.
 BENCH := $(BUILD)/tests/bench/bench_bridge
+BENCH_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/bench/*.c))
 
 $(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' \
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Itests/integration \
+		-DLCOW_KERNEL='"$(CURDIR)/$(IMG)/vmlinux"' \
 		-DLCOW_INITRD='"$(CURDIR)/$(IMG)/initrd.img"' -DLCOW_VSOCK='"$(CURDIR)/$(VSOCK)"' \
 		-MMD -MP -c -o $@ $<
 
-$(BENCH): $(BUILD)/tests/bench/bench_bridge.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
+$(BENCH): $(BENCH_OBJS) $(BUILD)/tests/integration/layers.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
+# Non-zero when a part that could run failed; a part that cannot run here says why.
 .PHONY: bench
 bench: deps
 	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
-	@$(MAKE) --no-print-directory $(BENCH) $(AGENT) $(VSOCK)
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BENCH) $(AGENT) $(VSOCK)
 	$(BENCH) $(AGENT) 1000
 
 # ---- fuzzing (clang + libFuzzer) ----
@@ -355,20 +373,22 @@ fmt-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(FMT_FILES) && echo "fmt-check: clean"
 
 # ---- the utility VM image ----
+# Offline: the kernel package comes from the cache `make deps` fills.
 .PHONY: initrd
-initrd: deps
+initrd:
 	@$(MAKE) --no-print-directory SANITIZE= build/default/gcs build/default/init
 	BUILD=build/default WITH_RUNC=$(WITH_RUNC) initrd/build.sh
 
-# A busybox container in a utility VM through `lcow run` (demo/demo.sh): QEMU when the UVM
-# image builds and boots here, else process mode, said so.
+# A busybox container in a utility VM through lcow create/start/delete (demo/demo.sh), which
+# builds only what it runs. QEMU when it is installed (a QEMU failure fails the demo), else
+# process mode, said so.
 demo: deps
-	@$(MAKE) --no-print-directory SANITIZE= build
-	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1 \
-		|| echo "make demo: the UVM image did not build: the demo runs in process mode"
-	BUILD=build/default demo/demo.sh
+	@BUILD=build/default MAKE="$(MAKE)" demo/demo.sh
 
 clean:
 	rm -rf build
+
+distclean: clean
+	rm -rf .cache
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -9,8 +9,11 @@
 #   BUILD            build directory (default build/default)
 #   WITH_RUNC        1: add /usr/sbin/runc and its libraries (default 0)
 #   KERNEL_FLAVOUR   Debian kernel flavour (default amd64; cloud-amd64 has no 9p)
-#   KERNEL_VERSION   ABI version such as 6.1.0-56 (default: what linux-image-$KERNEL_FLAVOUR
-#                    depends on, unless a package is cached in $BUILD/kernel already)
+#   KERNEL_CACHE     where `make deps` put the kernel package (default .cache/kernel)
+#   KERNEL_VERSION   ABI version such as 6.1.0-57: must be the one initrd/kernel.lock pins
+#                    (`make kernel-pin KERNEL_VERSION=...` pins another)
+# The kernel package is the one initrd/kernel.lock pins, read from the cache `make deps` fills
+# (initrd/kernel.sh): this script never uses the network or apt.
 #   INITRD_COMPRESS  zstd (default) | xz | gzip
 #   SOURCE_DATE_EPOCH  mtime of every initrd entry (default 0)
 set -euo pipefail
@@ -40,7 +43,7 @@ OPTIONAL_MODULES=(9p 9pnet_virtio 9pnet_fd)
 say() { printf 'initrd: %s\n' "$*"; }
 die() { printf 'initrd: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in apt-get dpkg-deb depmod modprobe cpio readelf strip; do
+for tool in dpkg-deb depmod modprobe cpio readelf strip sha256sum; do
 	command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
 done
 
@@ -52,47 +55,78 @@ mkdir -p "$KDIR"
 [ -x "$BUILD/gcs" ] || die "$BUILD/gcs is missing: run 'make initrd'"
 [ -x "$BUILD/init" ] || die "$BUILD/init is missing: run 'make initrd'"
 
-# ---- 1. the kernel package (cached in $BUILD/kernel) ----
-# The newest cached package of the flavour ($1: a given ABI version). "linux-image-*-amd64"
-# would also match cloud-amd64's, so the version must look like one: 6.1.0-56, 6.1.0-0.deb11.13.
-find_cached_deb() {
-	local f name version
-	for f in "$KDIR"/linux-image-*-"${KERNEL_FLAVOUR}"_*_amd64.deb; do
-		[ -e "$f" ] || continue
-		name=$(basename "$f")
-		version=${name#linux-image-}
-		version=${version%%_*}
-		version=${version%-"$KERNEL_FLAVOUR"}
-		[[ $version =~ ^[0-9][0-9.]*-[0-9][0-9a-z.]*$ ]] || continue
-		[ -z "${1:-}" ] || [ "$version" = "$1" ] || continue
-		echo "$f"
-	done | sort -V | tail -n 1
-}
+# ---- 1. the kernel package (pinned in initrd/kernel.lock, cached by make deps) ----
+deb=$(KERNEL_FLAVOUR=$KERNEL_FLAVOUR "$(dirname "$0")/kernel.sh" path) || exit 1
+KREL=$(basename "$deb" | sed 's/^linux-image-\(.*\)_[^_]*_amd64\.deb$/\1/') # 6.1.0-57-amd64
+[ -z "$KERNEL_VERSION" ] || [ "$KERNEL_VERSION-$KERNEL_FLAVOUR" = "$KREL" ] ||
+	die "KERNEL_VERSION=$KERNEL_VERSION, but initrd/kernel.lock pins $KREL: run" \
+		"'make kernel-pin KERNEL_VERSION=$KERNEL_VERSION' and 'make deps' to change the pin"
+say "kernel $KREL ($(basename "$deb"), SHA256 as pinned)"
 
-deb=$(find_cached_deb "$KERNEL_VERSION")
-if [ -z "$deb" ]; then
-	if [ -z "$KERNEL_VERSION" ]; then
-		KERNEL_VERSION=$(apt-cache depends "linux-image-$KERNEL_FLAVOUR" 2>/dev/null |
-			sed -n "s/^ *Depends: linux-image-\(.*\)-$KERNEL_FLAVOUR\$/\1/p" | head -n 1)
-		[ -n "$KERNEL_VERSION" ] ||
-			die "cannot tell which kernel linux-image-$KERNEL_FLAVOUR means (apt-get update?)"
-	fi
-	say "downloading linux-image-$KERNEL_VERSION-$KERNEL_FLAVOUR"
-	(cd "$KDIR" && apt-get download -q -o APT::Sandbox::User=root \
-		"linux-image-$KERNEL_VERSION-$KERNEL_FLAVOUR") ||
-		die "apt-get download linux-image-$KERNEL_VERSION-$KERNEL_FLAVOUR failed"
-	deb=$(find_cached_deb "$KERNEL_VERSION")
-	[ -n "$deb" ] || die "the download left no package in $KDIR"
+# ---- the initrd's inputs: up to date when none changed ----
+# The libraries ldd names for $1, by the paths it names, and the dynamic loader.
+libs_of() { ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
+EXTRA=()
+if [ "$WITH_RUNC" = 1 ]; then
+	[ -x "$RUNC" ] || die "$RUNC is missing (apt-get install runc)"
+	# Containers need a scratch disk the agent formats on demand (EnsureFilesystem).
+	MKFS=$(command -v mkfs.ext4) || die "mkfs.ext4 is missing (apt-get install e2fsprogs)"
+	EXTRA=("$RUNC" "$MKFS")
 fi
-KREL=$(basename "$deb" | sed 's/^linux-image-\(.*\)_[^_]*_amd64\.deb$/\1/') # 6.1.0-56-amd64
-say "kernel $KREL ($(basename "$deb"))"
+# The outputs are a function of these (and of the host's cpio, depmod and compressor).
+inputs_digest() {
+	local f
+	{
+		printf '%s\n' "$(basename "$deb")" "$KERNEL_FLAVOUR" "$WITH_RUNC" "$INITRD_COMPRESS" \
+			"$SOURCE_DATE_EPOCH"
+		for f in "$0" "$BUILD/gcs" "$BUILD/init" "${EXTRA[@]}"; do
+			sha256sum "$(readlink -f "$f")"
+		done
+		for f in "${EXTRA[@]}"; do
+			for lib in $(libs_of "$f"); do sha256sum "$(readlink -f "$lib")"; done
+		done
+	} | sha256sum | cut -d' ' -f1
+}
+outputs_digest() {
+	sha256sum "$BUILD/vmlinux" "$BUILD/vmlinuz" "$BUILD/initrd.img" 2>/dev/null | sha256sum |
+		cut -d' ' -f1
+}
+size() { stat -c %s "$1"; }
+report() {
+	printf 'initrd: %-34s %10s bytes\n' "vmlinux ($KREL)" "$(size "$BUILD/vmlinux")" \
+		"vmlinuz" "$(size "$BUILD/vmlinuz")" \
+		"initrd.img without runc ($INITRD_COMPRESS)" "$1"
+	[ "$WITH_RUNC" = 1 ] &&
+		printf 'initrd: %-34s %10s bytes\n' "initrd.img with runc ($INITRD_COMPRESS)" \
+			"$(size "$BUILD/initrd.img")"
+	[ "$1" -lt "$MAX_BASE_INITRD" ] ||
+		die "the initrd without runc is $1 bytes: over the $MAX_BASE_INITRD budget"
+}
+# The stamp: the inputs' digest, the outputs' digest, the size of the initrd without runc.
+STAMP=$BUILD/initrd.stamp
+inputs=$(inputs_digest)
+if read -r s_in s_out s_base <"$STAMP" 2>/dev/null && [ "$s_in" = "$inputs" ] &&
+	[ "$s_out" = "$(outputs_digest)" ]; then
+	report "$s_base"
+	say "up to date: $BUILD/vmlinux, $BUILD/vmlinuz, $BUILD/initrd.img (WITH_RUNC=$WITH_RUNC)"
+	exit 0
+fi
+rm -f "$STAMP"
 
 ROOT=$KDIR/root-$KREL
-if [ ! -e "$ROOT/.extracted" ]; then
+# Trees of other kernels (400 MB each) and packages an older build.sh downloaded here are stale.
+for old in "$KDIR"/root-* "$KDIR"/*.deb; do
+	[ -e "$old" ] && [ "$old" != "$ROOT" ] || continue
+	say "removing the stale $old"
+	rm -rf "$old"
+done
+# The stamp names the package it was extracted from: a re-pin to another build of the same ABI
+# extracts again.
+if [ "$(cat "$ROOT/.extracted" 2>/dev/null)" != "$(basename "$deb")" ]; then
 	rm -rf "$ROOT"
 	mkdir -p "$ROOT"
 	dpkg-deb -x "$deb" "$ROOT"
-	touch "$ROOT/.extracted"
+	basename "$deb" >"$ROOT/.extracted"
 fi
 CONFIG=$ROOT/boot/config-$KREL
 VMLINUZ=$ROOT/boot/vmlinuz-$KREL
@@ -129,14 +163,14 @@ extract_vmlinux() {
 	die "no ELF kernel found inside $in"
 }
 
-if [ ! -f "$BUILD/vmlinux" ] || [ "$(cat "$KDIR/vmlinux.release" 2>/dev/null)" != "$KREL" ]; then
+if [ ! -f "$BUILD/vmlinux" ] || [ "$(cat "$KDIR/vmlinux.release" 2>/dev/null)" != "$(basename "$deb")" ]; then
 	kconfig PVH || die "$KREL is not built with CONFIG_PVH: no direct ELF boot"
 	say "extracting vmlinux from vmlinuz-$KREL"
 	extract_vmlinux "$VMLINUZ" "$BUILD/vmlinux"
 	# XEN_ELFNOTE_PHYS32_ENTRY (type 0x12) is the PVH entry point QEMU looks for.
 	readelf -n "$BUILD/vmlinux" | grep -Eq 'Xen.*(0x00000012|PHYS32_ENTRY)' ||
 		die "vmlinux has no PVH entry note"
-	echo "$KREL" >"$KDIR/vmlinux.release"
+	basename "$deb" >"$KDIR/vmlinux.release"
 fi
 cmp -s "$VMLINUZ" "$BUILD/vmlinuz" || cp "$VMLINUZ" "$BUILD/vmlinuz"
 
@@ -193,11 +227,11 @@ for mod in "${order[@]}"; do
 done
 say "${#order[@]} modules: $(for m in "${order[@]}"; do basename "${m%.ko*}"; done | tr '\n' ' ')"
 
-# The libraries ldd names, at the paths it names, and the dynamic loader.
+# $1 at $2 with its libraries at the paths ldd names.
 add_with_libs() {
 	local bin=$1 dst=$2 lib
 	install -D -m 0755 "$bin" "$STAGE/$dst"
-	for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+	for lib in $(libs_of "$bin"); do
 		[ -e "$STAGE/$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$STAGE/$lib"
 	done
 }
@@ -225,25 +259,14 @@ write_initrd() {
 	mv "$1.tmp" "$1"
 }
 
-size() { stat -c %s "$1"; }
-
 write_initrd "$BUILD/initrd.img"
 base_size=$(size "$BUILD/initrd.img")
 if [ "$WITH_RUNC" = 1 ]; then
-	[ -x "$RUNC" ] || die "$RUNC is missing (apt-get install runc)"
 	add_with_libs "$RUNC" /usr/sbin/runc
-	# Containers need a scratch disk the agent formats on demand (EnsureFilesystem).
-	MKFS=$(command -v mkfs.ext4) || die "mkfs.ext4 is missing (apt-get install e2fsprogs)"
 	add_with_libs "$MKFS" /sbin/mkfs.ext4
 	write_initrd "$BUILD/initrd.img"
 fi
 
-printf 'initrd: %-34s %10s bytes\n' "vmlinux ($KREL)" "$(size "$BUILD/vmlinux")" \
-	"vmlinuz" "$(size "$BUILD/vmlinuz")" \
-	"initrd.img without runc ($INITRD_COMPRESS)" "$base_size"
-[ "$WITH_RUNC" = 1 ] &&
-	printf 'initrd: %-34s %10s bytes\n' "initrd.img with runc ($INITRD_COMPRESS)" \
-		"$(size "$BUILD/initrd.img")"
-[ "$base_size" -lt "$MAX_BASE_INITRD" ] ||
-	die "the initrd without runc is $base_size bytes: over the $MAX_BASE_INITRD budget"
+report "$base_size"
+echo "$inputs $(outputs_digest) $base_size" >"$STAMP"
 say "wrote $BUILD/vmlinux, $BUILD/vmlinuz, $BUILD/initrd.img (WITH_RUNC=$WITH_RUNC)"

@@ -163,7 +163,7 @@ printf '%s s\n' "$(since "$t0")"
 if [ "$uvm_mode" = qemu ]; then
 	# The accelerator, from the command line of the QEMU the UVM's daemon started.
 	accel=
-	for pid in $(cat "$work/root/u/$id/vm/vm.pids" 2>/dev/null); do
+	for pid in $(cat "$work/root/u/$id/vm/qemu.pid" 2>/dev/null); do
 		args=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || continue
 		accel=$(sed -n '/^-accel$/{n;p;q}' <<<"$args")
 		[ -z "$accel" ] || break

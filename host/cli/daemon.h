@@ -120,6 +120,13 @@ const char *ctr_status_name(enum ctr_status s);
 
 /* ---- dctr.c: the container requests ---- */
 
+/* The request's container with a reference, or NULL after answering "container does not exist". */
+struct ctr *ctr_find(struct daemon *d, struct ctl_conn *c, json_t *req);
+/* True after answering that the UVM is gone (its agent closed the bridge). */
+bool uvm_gone(struct daemon *d, struct ctl_conn *c);
+/* x->status, read under d->lock. */
+enum ctr_status ctr_status_get(struct daemon *d, struct ctr *x);
+
 void op_create(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t n_fds);
 void op_start(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t n_fds);

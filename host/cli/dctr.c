@@ -35,7 +35,7 @@
 
 /* ---- helpers ---- */
 
-static struct ctr *find(struct daemon *d, struct ctl_conn *c, json_t *req)
+struct ctr *ctr_find(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
 	const char *id = json_string_value(json_object_get(req, "id"));
 	struct ctr *x = id ? ctr_get(d, id) : NULL;
@@ -46,7 +46,7 @@ static struct ctr *find(struct daemon *d, struct ctl_conn *c, json_t *req)
 }
 
 /* Every request but delete fails once the UVM is gone, and says so. */
-static bool vm_gone(struct daemon *d, struct ctl_conn *c)
+bool uvm_gone(struct daemon *d, struct ctl_conn *c)
 {
 	if (!vm_broken(&d->vm))
 		return false;
@@ -68,7 +68,7 @@ static bool lock_live(struct ctl_conn *c, struct ctr *x)
 	return false;
 }
 
-static enum ctr_status status_of(struct daemon *d, struct ctr *x)
+enum ctr_status ctr_status_get(struct daemon *d, struct ctr *x)
 {
 	enum ctr_status s;
 
@@ -502,7 +502,7 @@ void op_create(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size
 		reply_err(c, NULL, "create: malformed request");
 		return;
 	}
-	if (vm_gone(d, c)) {
+	if (uvm_gone(d, c)) {
 		close_fds(fds, n_fds);
 		return;
 	}
@@ -688,7 +688,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 	struct gcs_error err = { 0 };
 	struct gcs_stdio st[3];
 	struct gcs_process *init = NULL;
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	enum ctr_status s;
 	uint32_t code;
 	bool lost;
@@ -696,7 +696,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 
 	if (!x)
 		return;
-	if (vm_gone(d, c)) {
+	if (uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -704,7 +704,7 @@ void op_start(struct daemon *d, struct ctl_conn *c, json_t *req)
 		ctr_put(d, x);
 		return;
 	}
-	s = status_of(d, x);
+	s = ctr_status_get(d, x);
 	if (s != CTR_CREATED) {
 		pthread_mutex_unlock(&x->op);
 		reply_err(c, NULL, "%s",
@@ -880,18 +880,18 @@ void op_exec(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size_t
 	struct gcs_error err = { 0 };
 	struct gcs_stdio st[3];
 	struct dproc *p = NULL;
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	json_t *proc = NULL;
 	enum ctr_status s;
 	int code, rc;
 	bool tty;
 
-	if (!x || vm_gone(d, c)) {
+	if (!x || uvm_gone(d, c)) {
 		close_fds(fds, n_fds);
 		ctr_put(d, x);
 		return;
 	}
-	s = status_of(d, x);
+	s = ctr_status_get(d, x);
 	if (s != CTR_RUNNING) {
 		close_fds(fds, n_fds);
 		reply_err(c, NULL, "cannot exec in a %s container", ctr_status_name(s));
@@ -964,12 +964,12 @@ void op_kill(struct daemon *d, struct ctl_conn *c, json_t *req)
 	json_int_t pid = json_integer_value(json_object_get(req, "pid"));
 	bool all = json_is_true(json_object_get(req, "all"));
 	struct gcs_error err = { 0 };
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	struct gcs_process *target = NULL;
 	enum ctr_status s;
 	int rc;
 
-	if (!x || vm_gone(d, c)) {
+	if (!x || uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -1018,10 +1018,10 @@ void op_kill(struct daemon *d, struct ctl_conn *c, json_t *req)
 void op_resize(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
 	json_int_t pid = json_integer_value(json_object_get(req, "pid"));
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	struct gcs_process *target;
 
-	if (!x || vm_gone(d, c)) {
+	if (!x || uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -1047,11 +1047,11 @@ void op_resize(struct daemon *d, struct ctl_conn *c, json_t *req)
 void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause)
 {
 	struct gcs_error err = { 0 };
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	enum ctr_status s;
 	int rc;
 
-	if (!x || vm_gone(d, c)) {
+	if (!x || uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -1059,7 +1059,7 @@ void op_pause(struct daemon *d, struct ctl_conn *c, json_t *req, bool pause)
 		ctr_put(d, x);
 		return;
 	}
-	s = status_of(d, x);
+	s = ctr_status_get(d, x);
 	if (pause && s != CTR_RUNNING)
 		rc = gcs_error_set(&err, -EINVAL, HR_FAIL, "container not running");
 	else if (!pause && s != CTR_PAUSED)
@@ -1094,10 +1094,10 @@ static json_t *describe(struct ctr *x)
 
 void op_state(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	json_t *j;
 
-	if (!x || vm_gone(d, c)) {
+	if (!x || uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -1132,7 +1132,7 @@ void op_list(struct daemon *d, struct ctl_conn *c)
  */
 static int ctr_remove(struct daemon *d, struct ctr *x, bool force, struct gcs_error *err)
 {
-	enum ctr_status s = status_of(d, x);
+	enum ctr_status s = ctr_status_get(d, x);
 
 	if (x->removed)
 		return gcs_error_set(err, -ENOENT, HR_FAIL, "container does not exist");
@@ -1161,7 +1161,7 @@ void op_delete(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
 	bool force = json_is_true(json_object_get(req, "force")), last;
 	struct gcs_error err = { 0 };
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	int rc;
 
 	if (!x)

@@ -28,39 +28,6 @@
 /* ps's output goes back on one control line (CTL_MAX_LINE): the table must fit well within. */
 #define PS_MAX (2u << 20)
 
-/* ---- helpers (as dctr.c's) ---- */
-
-static struct ctr *find(struct daemon *d, struct ctl_conn *c, json_t *req)
-{
-	const char *id = json_string_value(json_object_get(req, "id"));
-	struct ctr *x = id ? ctr_get(d, id) : NULL;
-
-	if (!x)
-		reply_err(c, "not-found", "container does not exist");
-	return x;
-}
-
-static bool vm_gone(struct daemon *d, struct ctl_conn *c)
-{
-	if (!vm_broken(&d->vm))
-		return false;
-	reply_err(c, "uvm-gone",
-		  "the UVM %s is gone: its agent closed the bridge (see the daemon's log in %s); "
-		  "`lcow delete --force` cleans up",
-		  d->uvm_id, d->dir);
-	return true;
-}
-
-static enum ctr_status status_of(struct daemon *d, struct ctr *x)
-{
-	enum ctr_status s;
-
-	pthread_mutex_lock(&d->lock);
-	s = x->status;
-	pthread_mutex_unlock(&d->lock);
-	return s;
-}
-
 /* A container that has processes to look at: created (runc's init waits), running or paused. */
 static bool live(enum ctr_status s)
 {
@@ -221,15 +188,15 @@ void op_ps(struct daemon *d, struct ctl_conn *c, json_t *req)
 	struct gcs_error err = { 0 };
 	json_t *args = json_object_get(req, "ps_args");
 	struct output out = { .max = PS_MAX };
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	json_t *pids, *reply;
 
-	if (!x || vm_gone(d, c)) {
+	if (!x || uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
 	pids = json_array();
-	if (status_of(d, x) != CTR_STOPPED) {
+	if (ctr_status_get(d, x) != CTR_STOPPED) {
 		if (gcs_get_properties(vm_bridge(&d->vm), x->id, types, 1, &r, &err) < 0) {
 			reply_err(c, NULL, "%s", err.message);
 			json_decref(pids);
@@ -269,8 +236,8 @@ void op_update(struct daemon *d, struct ctl_conn *c, json_t *req)
 		reply_err(c, NULL, "update: malformed request");
 		return;
 	}
-	x = find(d, c, req);
-	if (!x || vm_gone(d, c)) {
+	x = ctr_find(d, c, req);
+	if (!x || uvm_gone(d, c)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -278,7 +245,7 @@ void op_update(struct daemon *d, struct ctl_conn *c, json_t *req)
 	pthread_mutex_lock(&x->op);
 	if (x->removed)
 		rc = gcs_error_set(&err, -ENOENT, HR_FAIL, "container does not exist");
-	else if (!live(status_of(d, x)))
+	else if (!live(ctr_status_get(d, x)))
 		rc = gcs_error_set(&err, -ESRCH, HR_FAIL, "container not running");
 	else
 		rc = gcs_update_container_resources(vm_bridge(&d->vm), x->id, resources, &err);
@@ -314,7 +281,7 @@ static int get_stats(struct daemon *d, struct ctr *x, json_t **ret, struct gcs_e
 
 static bool check_live(struct daemon *d, struct ctl_conn *c, struct ctr *x)
 {
-	if (live(status_of(d, x)))
+	if (live(ctr_status_get(d, x)))
 		return true;
 	reply_err(c, "not-running", "container with id %s is not running", x->id);
 	return false;
@@ -323,11 +290,11 @@ static bool check_live(struct daemon *d, struct ctl_conn *c, struct ctr *x)
 void op_stats(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
 	struct gcs_error err = { 0 };
-	struct ctr *x = find(d, c, req);
+	struct ctr *x = ctr_find(d, c, req);
 	json_t *m = NULL;
 	int rc;
 
-	if (!x || vm_gone(d, c) || !check_live(d, c, x)) {
+	if (!x || uvm_gone(d, c) || !check_live(d, c, x)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -397,8 +364,8 @@ void op_events(struct daemon *d, struct ctl_conn *c, json_t *req)
 		reply_err(c, NULL, "duration interval must be greater than 0");
 		return;
 	}
-	x = find(d, c, req);
-	if (!x || vm_gone(d, c) || !check_live(d, c, x)) {
+	x = ctr_find(d, c, req);
+	if (!x || uvm_gone(d, c) || !check_live(d, c, x)) {
 		ctr_put(d, x);
 		return;
 	}
@@ -419,7 +386,7 @@ void op_events(struct daemon *d, struct ctl_conn *c, json_t *req)
 		}
 		if (client_gone(c))
 			break;
-		if (vm_gone(d, c))
+		if (uvm_gone(d, c))
 			break;
 		rc = get_stats(d, x, &m, &err);
 		if (rc == -ESRCH) {

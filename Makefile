@@ -27,7 +27,7 @@ endif
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
-	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat \
+	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libmnl-dev iproute2 \
 	qemu-system-x86 cpio xz-utils zstd kmod jq
 
 # The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it

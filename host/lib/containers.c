@@ -275,3 +275,28 @@ int gcs_container_operation(struct gcs_bridge *b, const char *container_id, cons
 	req.settings.container_operation.signal = signal;
 	return modify(b, GCS_REQUEST_TYPE_UPDATE, &req, err);
 }
+
+int gcs_add_network_adapter(struct gcs_bridge *b, const struct gcs_proto_network_adapter *a,
+			    struct gcs_error *err)
+{
+	struct gcs_proto_modify_req req = { .resource_type = GCS_RESOURCE_NETWORK };
+
+	if (!a || !a->namespace_id || !a->namespace_id[0] || !a->id || !a->id[0])
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "add network adapter: no NamespaceID or ID");
+	req.settings.network = *a;
+	return modify(b, GCS_REQUEST_TYPE_ADD, &req, err);
+}
+
+int gcs_remove_network_adapter(struct gcs_bridge *b, const char *namespace_id,
+			       const char *adapter_id, struct gcs_error *err)
+{
+	struct gcs_proto_modify_req req = { .resource_type = GCS_RESOURCE_NETWORK };
+
+	if (!namespace_id || !namespace_id[0] || !adapter_id || !adapter_id[0])
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
+				     "remove network adapter: no NamespaceID or ID");
+	req.settings.network.namespace_id = namespace_id;
+	req.settings.network.id = adapter_id;
+	return modify(b, GCS_REQUEST_TYPE_REMOVE, &req, err);
+}

@@ -272,6 +272,19 @@ GCS_EXPORT int gcs_container_exec(struct gcs_bridge *b, const char *id, json_t *
 				  struct gcs_error *err);
 
 /*
+ * Network Add (spec section 10.6): the adapter a (borrowed; NamespaceID, ID and MacAddress are
+ * required, the rest as hcsshim fills it). The guest keeps the adapter in namespace
+ * a->namespace_id and configures it in the network namespace of the sandbox or standalone
+ * container that names it (windows.network.networkNamespace), at once if one exists.
+ */
+GCS_EXPORT int gcs_add_network_adapter(struct gcs_bridge *b,
+				       const struct gcs_proto_network_adapter *a,
+				       struct gcs_error *err);
+/* Network Remove: only NamespaceID and ID are sent, as hcsshim does. */
+GCS_EXPORT int gcs_remove_network_adapter(struct gcs_bridge *b, const char *namespace_id,
+					  const char *adapter_id, struct gcs_error *err);
+
+/*
  * ContainerConstraints Update of a container, as hcsshim's shim sends a task update:
  * Settings {"Windows":{},"Linux":linux_resources}, an OCI LinuxResources object (borrowed).
  * lcow's agent applies it with `runc update --resources`; what it cannot apply it refuses.

@@ -27,7 +27,7 @@ endif
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
-	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libmnl-dev iproute2 \
+	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libnl-3-dev libnl-route-3-dev iproute2 \
 	qemu-system-x86 cpio xz-utils zstd kmod jq
 
 # The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it
@@ -37,12 +37,15 @@ DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libs
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 export KERNEL_CACHE
 
-PKGS := jansson
+# libnl-route-3: route netlink for the agent's and the host's network set-up (Debian's libmnl-dev
+# has no static archive, and the agent links statically).
+PKGS := jansson libnl-route-3.0
 CPPFLAGS_BASE := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Icommon -Iprotocol/include -Iprotocol
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -fvisibility=hidden \
 	-Wno-missing-field-initializers -Wno-format-truncation $(SAN_FLAGS)
 JSON_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 JSON_LIBS = $(shell pkg-config --libs $(PKGS))
+STATIC_LIBS = $(shell pkg-config --static --libs $(PKGS))
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
@@ -174,7 +177,7 @@ $(GCS_SO): $(GCS_OBJS) $(PROTO_OBJS) $(COMMON_OBJS)
 define write_pc
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 		'Name: gcs' 'Description: lcow host library for the GCS bridge' 'Version: 0.1' \
-		'Requires.private: jansson' 'Cflags: -I$${includedir}' \
+		'Requires.private: jansson libnl-route-3.0' 'Cflags: -I$${includedir}' \
 		'Libs: -L$${libdir} -lgcs' 'Libs.private: -pthread' > $(1)
 endef
 
@@ -190,7 +193,7 @@ $(GCSCTL): $(BUILD)/host/gcsctl/gcsctl.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 # the sanitizers, which need the dynamic runtime.
 AGENT_STATIC := $(if $(SANITIZE),,-static)
 $(AGENT): $(AGENT_OBJS) $(PROTO_LIB) $(COMMON_LIB)
-	$(CC) $(ALL_LDFLAGS) $(AGENT_STATIC) -o $@ $^ $(JSON_LIBS)
+	$(CC) $(ALL_LDFLAGS) $(AGENT_STATIC) -o $@ $^ $(if $(SANITIZE),$(JSON_LIBS),$(STATIC_LIBS))
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)

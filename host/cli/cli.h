@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "network.h"
 #include "vm.h"
 
 /* Global options (main.c). */
@@ -40,6 +41,7 @@ struct create_opts {
 	const char *pid_file;
 	const char *console_socket;
 	bool detach; /* the CLI will not stay: a terminal needs the console socket */
+	struct net_opts net; /* --network, --publish */
 };
 
 struct created {

@@ -49,7 +49,7 @@ int client_container(const char *id, char *uvm, size_t len, json_t **ret_record,
 }
 
 static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod, bool adopt,
-			struct gcs_error *err);
+			json_t *first_net, struct gcs_error *err);
 static int lock_uvms(int timeout_ms, int *ret_fd);
 
 /*
@@ -76,7 +76,7 @@ static int adopt_uvm(const char *uvm, const char *dir, struct gcs_error *err)
 	if (stat(p, &st) < 0)
 		return -ESRCH;
 	log_warning("UVM %s: its daemon is not running: starting one to adopt the UVM", uvm);
-	rc = spawn_daemon(uvm, dir, VM_PROCESS, false, true, &e);
+	rc = spawn_daemon(uvm, dir, VM_PROCESS, false, true, NULL, &e);
 	if (rc < 0)
 		log_warning("UVM %s: %s", uvm, e.message);
 	return rc;
@@ -383,10 +383,11 @@ static int await_ready(int fd, const char *uvm, int timeout_ms, struct gcs_error
  * its log, no fd of ours but the ready pipe (fd 3), reparented to init by a double fork.
  */
 static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod, bool adopt,
-			struct gcs_error *err)
+			json_t *first_net, struct gcs_error *err)
 {
+	_cleanup_free_ char *net = NULL;
 	char log[PATH_MAX];
-	const char *argv[20];
+	const char *argv[22];
 	size_t k = 0;
 	int ready[2], status, rc;
 	pid_t pid;
@@ -413,6 +414,13 @@ static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, boo
 	}
 	if (pod)
 		argv[k++] = "--pod";
+	if (first_net && mode == VM_QEMU && !adopt) {
+		net = json_dumps(first_net, JSON_COMPACT);
+		if (!net)
+			return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+		argv[k++] = "--first-net";
+		argv[k++] = net;
+	}
 	argv[k++] = "--ready-fd";
 	argv[k++] = "3";
 	argv[k++] = uvm;
@@ -479,8 +487,25 @@ static int lock_uvms(int timeout_ms, int *ret_fd)
 	return 0;
 }
 
-int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, bool *ret_started,
-		      struct gcs_error *err)
+enum vm_mode client_uvm_mode(const char *uvm, enum vm_mode mode)
+{
+	char p[PATH_MAX], errbuf[160], why[256];
+	json_t *j = NULL;
+	enum vm_mode m;
+
+	if (store_uvm_file(uvm, "uvm.json", p, sizeof(p)) == 0 &&
+	    json_read_file(p, &j, errbuf, sizeof(errbuf)) == 0 &&
+	    vm_mode_parse(json_string_value(json_object_get(j, "mode")) ?: "", &m) == 0 &&
+	    m != VM_AUTO) {
+		json_decref(j);
+		return m;
+	}
+	json_decref(j);
+	return vm_resolve(mode, why, sizeof(why));
+}
+
+int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, json_t *first_net,
+		      bool *ret_started, struct gcs_error *err)
 {
 	_cleanup_close_ int lock = -1;
 	char dir[PATH_MAX], why[256] = "";
@@ -508,7 +533,7 @@ int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, bool *ret_st
 	if ((rc = mkdir_p(dir, 0700)) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", dir, strerror(-rc));
 	log_debug("starting UVM %s (%s mode)", uvm, vm_mode_name(mode));
-	rc = spawn_daemon(uvm, dir, mode, pod, false, err);
+	rc = spawn_daemon(uvm, dir, mode, pod, false, first_net, err);
 	if (rc < 0) {
 		/* The daemon removed what it made; a daemon that never ran did not. */
 		if (store_daemon_pid(uvm, &pid) < 0)

@@ -44,6 +44,24 @@ static const char usage[] =
 	"  --pid-file FILE         write the container's pid (in the UVM) to FILE\n"
 	"  --console-socket PATH   send the pty master of a terminal container to this Unix\n"
 	"                          socket (runc's protocol); the console follows its size\n"
+	"  --network none|user|ns:PATH\n"
+	"                          the container's network (default: ns:PATH when the spec's\n"
+	"                          linux.namespaces network entry has a path, else user in\n"
+	"                          qemu mode and none in process mode):\n"
+	"                          none: only lo;\n"
+	"                          user: QEMU's user-mode stack (10.0.2.15/24, gateway\n"
+	"                          10.0.2.2, DNS 10.0.2.3; reaches what the host reaches);\n"
+	"                          qemu mode only;\n"
+	"                          ns:PATH: the host network namespace PATH (e.g.\n"
+	"                          /run/netns/NAME, as CNI sets it up) with its one veth: the\n"
+	"                          container gets the veth's MAC, addresses and routes, and\n"
+	"                          the namespace's resolv.conf nameservers; frames go between\n"
+	"                          the veth and the UVM's NIC (a tap; in process mode a veth\n"
+	"                          pair into the agent's namespaces) by tc redirects, all\n"
+	"                          removed by delete\n"
+	"  -p, --publish [IP:]HOSTPORT:CTRPORT[/tcp|udp]\n"
+	"                          with --network user: forward a host port (on 127.0.0.1\n"
+	"                          unless IP is given) to the container's port; repeatable\n"
 	"  --no-pivot, --no-new-keyring  accepted and ignored (the agent decides)\n"
 	"  -h, --help              show this help\n";
 
@@ -148,27 +166,36 @@ static int stdio_fds(const struct create_opts *o, bool terminal, int *fds, size_
 }
 
 static int create_in_uvm(const struct create_opts *o, const struct bundle *b, const char *ctr_dir,
-			 const char *uvm, const int *fds, size_t n_fds, uint32_t *ret_pid,
-			 struct gcs_error *err)
+			 const char *uvm, json_t *net, const int *fds, size_t n_fds,
+			 uint32_t *ret_pid, struct gcs_error *err)
 {
 	json_t *req, *layers = json_array(), *r = NULL;
+	json_auto_t *first_net = NULL;
 	char code[32];
 	bool started;
 	int rc;
 
 	for (size_t i = 0; i < b->n_layers; i++)
 		json_array_append_new(layers, json_string(b->layers[i]));
-	req = json_pack("{s:s, s:s, s:O, s:o, s:s, s:s}", "op", "create", "id", o->id, "spec",
-			b->spec, "layers", layers, "scratch", b->scratch, "dir", ctr_dir);
-	if (!req)
+	req = json_pack("{s:s, s:s, s:O, s:o, s:s, s:s, s:O, s:O}", "op", "create", "id", o->id,
+			"spec", b->spec, "layers", layers, "scratch", b->scratch, "dir", ctr_dir,
+			"network", json_object_get(net, "network"), "publish",
+			json_object_get(net, "publish"));
+	/* A QEMU UVM started for this container gets its NIC at boot (microvm has no hot-plug). */
+	first_net = json_pack("{s:s, s:s, s:O, s:O}", "id", o->id, "dir", ctr_dir, "network",
+			      json_object_get(net, "network"), "publish",
+			      json_object_get(net, "publish"));
+	if (!req || !first_net) {
+		json_decref(req);
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	}
 	/* A UVM that is on its way out refuses: wait for it to go, then start a new one. */
 	for (int attempt = 0;; attempt++) {
 		if (client_cancel_pending()) {
 			rc = gcs_error_set(err, -ECANCELED, HR_FAIL, "cancelled");
 			break;
 		}
-		rc = client_ensure_uvm(uvm, o->mode, o->uvm != NULL, &started, err);
+		rc = client_ensure_uvm(uvm, o->mode, o->uvm != NULL, first_net, &started, err);
 		if (rc < 0)
 			break;
 		rc = client_call(uvm, req, fds, n_fds, CREATE_MS, &r, code, sizeof(code), err);
@@ -195,6 +222,7 @@ static int write_runc_pid_file(const char *path, uint32_t pid)
 int create_container(const struct create_opts *o, struct created *ret)
 {
 	struct gcs_error err = { 0 };
+	json_auto_t *net = json_object();
 	char ctr_dir[PATH_MAX];
 	struct bundle b;
 	int fds[3], pty = -1, rc;
@@ -218,12 +246,16 @@ int create_container(const struct create_opts *o, struct created *ret)
 	rc = bundle_load(o->bundle ? o->bundle : ".", ctr_dir, &b, &err);
 	if (rc == 0)
 		rc = scratch_in_use(o->id, b.scratch, &err);
+	if (rc == 0 && !net)
+		rc = gcs_error_set(&err, -ENOMEM, HR_FAIL, "out of memory");
+	if (rc == 0)
+		rc = net_resolve(&o->net, b.spec, client_uvm_mode(uvm, o->mode), net, &err);
 	if (rc == 0)
 		rc = stdio_fds(o, b.terminal, fds, &n_fds, &pty, &err);
 	if (rc == 0 && (rc = write_record(o, &b, uvm)) < 0)
 		gcs_error_set(&err, rc, HR_FAIL, "write the container's record: %s", strerror(-rc));
 	if (rc == 0)
-		rc = create_in_uvm(o, &b, ctr_dir, uvm, fds, n_fds, &ret->pid, &err);
+		rc = create_in_uvm(o, &b, ctr_dir, uvm, net, fds, n_fds, &ret->pid, &err);
 	if (pty >= 0)
 		close(pty);
 	ret->terminal = b.terminal;
@@ -232,11 +264,14 @@ int create_container(const struct create_opts *o, struct created *ret)
 		/* Interrupted: what was made goes (with its UVM, unless another container has it). */
 		if (rc == 0)
 			delete_quietly(o->id, uvm);
+		net_sweep(ctr_dir);
 		rm_rf(ctr_dir);
 		log_debug("create %s: interrupted by signal %d", o->id, client_cancel_pending());
 		return 128 + client_cancel_pending();
 	}
 	if (rc < 0) {
+		/* a daemon that died while wiring the network left its record here */
+		net_sweep(ctr_dir);
 		rm_rf(ctr_dir);
 		return fail("%s", err.message);
 	}
@@ -256,7 +291,7 @@ void delete_quietly(const char *id, const char *uvm)
 	json_decref(req);
 }
 
-enum { OPT_UVM = 0x100, OPT_UVM_MODE, OPT_PID_FILE, OPT_CONSOLE, OPT_IGNORED };
+enum { OPT_UVM = 0x100, OPT_UVM_MODE, OPT_PID_FILE, OPT_CONSOLE, OPT_NETWORK, OPT_IGNORED };
 
 static const struct option options[] = {
 	{ "bundle", required_argument, NULL, 'b' },
@@ -265,6 +300,8 @@ static const struct option options[] = {
 	{ "uvm-mode", required_argument, NULL, OPT_UVM_MODE },
 	{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 	{ "console-socket", required_argument, NULL, OPT_CONSOLE },
+	{ "network", required_argument, NULL, OPT_NETWORK },
+	{ "publish", required_argument, NULL, 'p' },
 	{ "no-pivot", no_argument, NULL, OPT_IGNORED },
 	{ "no-new-keyring", no_argument, NULL, OPT_IGNORED },
 	{ "help", no_argument, NULL, 'h' },
@@ -275,6 +312,8 @@ int create_parse(const char *cmd, const char *usage, int argc, char **argv, stru
 		 bool *ret_done)
 {
 	bool run = !strcmp(cmd, "run");
+	struct gcs_error err = { 0 };
+	char fwd[96];
 	int c;
 
 	*ret_done = false;
@@ -283,7 +322,7 @@ int create_parse(const char *cmd, const char *usage, int argc, char **argv, stru
 	if (vm_mode_parse(getenv("LCOW_UVM_MODE") ?: "auto", &o->mode) < 0)
 		o->mode = VM_AUTO;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, run ? "b:dh" : "b:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, run ? "b:dp:h" : "b:p:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->bundle = optarg;
@@ -306,6 +345,18 @@ int create_parse(const char *cmd, const char *usage, int argc, char **argv, stru
 		case OPT_CONSOLE:
 			o->console_socket = optarg;
 			break;
+		case OPT_NETWORK:
+			if (net_network_check(optarg, &err) < 0)
+				return usage_error(cmd, "%s", err.message);
+			o->net.network = optarg;
+			break;
+		case 'p':
+			if (net_publish_parse(optarg, fwd, sizeof(fwd), &err) < 0)
+				return usage_error(cmd, "%s", err.message);
+			if (o->net.n_publish >= NET_MAX_PUBLISH)
+				return usage_error(cmd, "at most %d --publish", NET_MAX_PUBLISH);
+			o->net.publish[o->net.n_publish++] = optarg;
+			break;
 		case OPT_IGNORED:
 			break;
 		case 'h':
@@ -318,6 +369,12 @@ int create_parse(const char *cmd, const char *usage, int argc, char **argv, stru
 	}
 	if (optind + 1 != argc)
 		return usage_error(cmd, "expected one container ID");
+	if (o->net.n_publish && o->net.network && strcmp(o->net.network, "user") != 0)
+		return usage_error(
+			cmd,
+			"--publish forwards host ports into QEMU's user-mode network and "
+			"needs --network user, not %s",
+			o->net.network);
 	o->id = argv[optind];
 	return 0;
 }

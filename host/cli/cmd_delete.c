@@ -19,6 +19,7 @@ static const char usage[] =
 	"Usage: lcow [GLOBAL OPTIONS] delete [--force] ID...\n"
 	"\n"
 	"Deletes containers: the agent's state, the overlay, the scratch and layer disks, the\n"
+	"network (the NIC, and a namespace's tap or veth pair and tc redirects), the\n"
 	"record, and the UVM with its last container (unless the UVM is a pod). A running or\n"
 	"paused container needs --force, which kills it first. An ID that names no container but\n"
 	"a pod (create --uvm) deletes the pod's UVM, which must have no containers left (or\n"
@@ -91,8 +92,10 @@ static int delete_one(const char *id, bool force)
 
 	if (client_container(id, uvm, sizeof(uvm), NULL, &err) < 0) {
 		/* runc removes a directory without state, and --force forgives a missing one. */
-		if (id_valid(id) && store_container_dir(id, dir, sizeof(dir)) == 0)
+		if (id_valid(id) && store_container_dir(id, dir, sizeof(dir)) == 0) {
+			net_sweep(dir);
 			rm_rf(dir);
+		}
 		return delete_pod(id, force);
 	}
 	rc = client_check_uvm(uvm, &err);
@@ -100,6 +103,7 @@ static int delete_one(const char *id, bool force)
 		if (rc == -ESRCH)
 			sweep_uvm(uvm);
 		store_container_dir(id, dir, sizeof(dir));
+		net_sweep(dir); /* network.h: the host side of its network, from its record */
 		rm_rf(dir);
 		return 0;
 	}
@@ -122,6 +126,7 @@ static int delete_one(const char *id, bool force)
 				log_debug("UVM %s: %s", uvm, e.message);
 		}
 		store_container_dir(id, dir, sizeof(dir));
+		net_sweep(dir);
 		rm_rf(dir);
 		return 0;
 	}

@@ -27,6 +27,14 @@ static const char usage[] =
 	"  --pid-file FILE         write the container's pid (in the UVM) to FILE\n"
 	"  --console-socket PATH   with --detach and a terminal: where the pty master goes (the\n"
 	"                          console follows its size)\n"
+	"  --network none|user|ns:PATH\n"
+	"                          the container's network (default: the spec's network\n"
+	"                          namespace path if it has one, else user in qemu mode and\n"
+	"                          none in process mode; user is qemu mode only); see `lcow\n"
+	"                          create --help`\n"
+	"  -p, --publish [IP:]HOSTPORT:CTRPORT[/tcp|udp]\n"
+	"                          with --network user: forward a host port (on 127.0.0.1\n"
+	"                          unless IP is given) to the container's port; repeatable\n"
 	"  --no-pivot, --no-new-keyring  accepted and ignored\n"
 	"  -h, --help              show this help\n";
 

@@ -16,7 +16,10 @@ static const char usage[] =
 	"Prints the OCI state of a container as JSON, as runc does: ociVersion, id, pid (in the\n"
 	"UVM; 0 once stopped), status (creating, created, running, paused or stopped), bundle,\n"
 	"rootfs (the root.path directory, or \"\" for layer folders), created, owner, and the\n"
-	"bundle's annotations, plus uvm (the UVM's ID).\n"
+	"bundle's annotations, plus uvm (the UVM's ID) and, for a container with a network\n"
+	"(create --network), network: its mode (user or ns), netns (the host namespace), mac,\n"
+	"addresses (ADDR/LEN, as the container's interface has them), namespace_id (the\n"
+	"adapter's NamespaceID) and, for user, publish (QEMU's hostfwd rules).\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help  show this help\n";
@@ -36,6 +39,8 @@ json_t *state_json(const char *id, json_t *rec, json_t *live)
 		json_object_set(s, "annotations", json_object_get(rec, "annotations"));
 	if (s)
 		json_object_set(s, "uvm", json_object_get(rec, "uvm"));
+	if (s && json_is_object(json_object_get(live, "network")))
+		json_object_set(s, "network", json_object_get(live, "network"));
 	return s;
 }
 

@@ -24,7 +24,7 @@
 
 static const char usage[] =
 	"Usage: lcow [GLOBAL OPTIONS] uvm-daemon [--mode qemu|process] [--pod] [--adopt]\n"
-	"                                        [--ready-fd N] UVM-ID\n"
+	"                                        [--first-net JSON] [--ready-fd N] UVM-ID\n"
 	"\n"
 	"Internal: the daemon that holds one UVM. create and run start it (detached, in a session\n"
 	"of its own); it boots the UVM, owns the bridge to the UVM's agent, and serves the other\n"
@@ -38,6 +38,8 @@ static const char usage[] =
 	"  --mode qemu|process  how to run the UVM (default process; with --adopt: as it runs)\n"
 	"  --pod                keep the UVM when its last container goes\n"
 	"  --adopt              take over the running UVM of a daemon that died\n"
+	"  --first-net JSON     qemu: the network of the container the UVM is started for\n"
+	"                       ({\"id\",\"dir\",\"network\",\"publish\"}), its NIC made at boot\n"
 	"  --ready-fd N         write \"ok\" or \"error: <why>\" to fd N once the UVM is up; EOF\n"
 	"                       or \"cancel\" on it (or SIGTERM) before then cancels the boot\n"
 	"  -h, --help           show this help\n";
@@ -103,6 +105,7 @@ static void ctr_free(struct ctr *c)
 	for (size_t i = 0; i < c->n_fds; i++)
 		close(c->fds[i]);
 	json_decref(c->spec);
+	dnet_free(c->net);
 	pthread_mutex_destroy(&c->op);
 	free(c);
 }
@@ -147,6 +150,7 @@ void daemon_stop_uvm(struct daemon *d)
 	/* New clients find nobody from now on. */
 	unlink(d->sock);
 	vm_stop(&d->vm);
+	dnet_boot_discard(d);
 	rm_rf(d->dir);
 	log_info("uvm %s: stopped", d->uvm_id);
 }
@@ -441,6 +445,7 @@ static int daemon_start(struct daemon *d, bool adopt, struct gcs_error *err)
 				      .on_notification = on_notification,
 				      .user = d };
 	char vmdir[PATH_MAX], p[PATH_MAX], created[64] = "";
+	const struct vm_nic *nic = NULL;
 	sigset_t set;
 	int rc;
 
@@ -467,6 +472,11 @@ static int daemon_start(struct daemon *d, bool adopt, struct gcs_error *err)
 		return gcs_error_set(err, rc, HR_FAIL, "write daemon.pid: %s", strerror(-rc));
 	log_info("uvm %s: %s (%s mode)", d->uvm_id, adopt ? "adopting" : "starting",
 		 vm_mode_name(d->mode));
+	/* dnet.c: the first container's NIC; a pod's VM has room for more */
+	if (!adopt && (rc = dnet_boot(d, &nic, err)) < 0)
+		return rc;
+	o.nic = nic;
+	o.hotplug = d->mode == VM_QEMU && d->pod;
 	rc = adopt ? vm_adopt(&d->vm, &o, err) : vm_start(&d->vm, &o, err);
 	if (rc < 0)
 		return rc;
@@ -487,6 +497,7 @@ static int parse(int argc, char **argv, struct daemon *d, int *ready_fd, bool *a
 		{ "pod", no_argument, NULL, 'p' },
 		{ "adopt", no_argument, NULL, 'a' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "first-net", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -507,6 +518,12 @@ static int parse(int argc, char **argv, struct daemon *d, int *ready_fd, bool *a
 			break;
 		case 'r':
 			*ready_fd = atoi(optarg);
+			break;
+		case 'n':
+			json_decref(d->first_net);
+			d->first_net = json_loads(optarg, 0, NULL);
+			if (!json_is_object(d->first_net))
+				return fail("uvm-daemon: --first-net must be a JSON object");
 			break;
 		case 'h':
 			fputs(usage, stdout);

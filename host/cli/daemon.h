@@ -74,6 +74,7 @@ struct ctr {
 	int scratch_slot; /* -1: none */
 	bool scratch_mounted, combined, created;
 	bool removed; /* x->op: out of the list, torn down */
+	struct dnet *net; /* its network (dnet.c), or NULL */
 };
 
 struct daemon {
@@ -97,6 +98,9 @@ struct daemon {
 	bool cancelled; /* the boot was cancelled */
 	bool vm_up; /* vm_start or vm_adopt succeeded */
 	bool exiting; /* d->lock: the UVM is going away; no new containers */
+	/* QEMU mode: the NIC of the container the UVM was started for, made before the boot */
+	json_t *first_net; /* --first-net */
+	struct dnet *boot_net; /* d->lock: until that container's create takes it */
 };
 
 /* `lcow uvm-daemon`: argv[0] is "uvm-daemon". */
@@ -164,6 +168,33 @@ void op_update(struct daemon *d, struct ctl_conn *c, json_t *req);
 void op_stats(struct daemon *d, struct ctl_conn *c, json_t *req);
 /* A stream of stats, every "interval_ms", until the container stops (see dquery.c). */
 void op_events(struct daemon *d, struct ctl_conn *c, json_t *req);
+
+/* ---- dnet.c: a container's network (see network.h for the choices) ---- */
+
+struct dnet;
+
+/*
+ * Before the container's Create (x->spec made): its NIC (a NIC of the QEMU UVM, hot-added
+ * unless the boot made it; in process mode a veth pair into the agent's namespace), the
+ * Network Add, and the guest spec's windows.network.networkNamespace (the linux.namespaces
+ * network entry loses its host path). req's "network" and "publish" say what.
+ */
+int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *err);
+/* Undoes dnet_setup (Network Remove, the NIC, the host side); failures are logged. */
+void dnet_teardown(struct daemon *d, struct ctr *x);
+/* x's "network" for state: mode, namespace, MAC, addresses, published ports. */
+void dnet_describe(struct ctr *x, json_t *j);
+/* For daemon.json, and back (adoption). */
+json_t *dnet_snapshot(struct ctr *x);
+void dnet_adopt(struct ctr *x, json_t *j);
+void dnet_free(struct dnet *n);
+/*
+ * QEMU mode, before the boot: the NIC of d->first_net's container, made and kept in
+ * d->boot_net; ret_nic points at it (NULL when there is none to make). Errors end the boot.
+ */
+int dnet_boot(struct daemon *d, const struct vm_nic **ret_nic, struct gcs_error *err);
+/* Undoes a boot NIC that no create took (the boot failed, or the UVM stops). */
+void dnet_boot_discard(struct daemon *d);
 
 /* ---- dconsole.c ---- */
 

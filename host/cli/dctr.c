@@ -378,6 +378,7 @@ static void ctr_teardown(struct daemon *d, struct ctr *x)
 	if (x->created && gcs_delete_container_state(b, x->id, &err) < 0)
 		log_warning("%s: DeleteContainerState: %s", x->id, err.message);
 	x->created = false;
+	dnet_teardown(d, x);
 	if (x->combined && gcs_uncombine_layers(b, x->rootfs, &err) < 0)
 		log_warning("%s: CombinedLayers Remove: %s", x->id, err.message);
 	x->combined = false;
@@ -431,8 +432,8 @@ static uint32_t created_pid(struct daemon *d, const char *id)
 	return pid;
 }
 
-static int ctr_setup(struct daemon *d, struct ctr *x, json_t *layers, const char *scratch,
-		     json_t *spec, struct gcs_error *err)
+static int ctr_setup(struct daemon *d, struct ctr *x, json_t *req, json_t *layers,
+		     const char *scratch, json_t *spec, struct gcs_error *err)
 {
 	const char *guest[BUNDLE_MAX_LAYERS];
 	json_t *v;
@@ -469,6 +470,8 @@ static int ctr_setup(struct daemon *d, struct ctr *x, json_t *layers, const char
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 	x->terminal =
 		json_is_true(json_object_get(json_object_get(x->spec, "process"), "terminal"));
+	if ((rc = dnet_setup(d, x, req, err)) < 0) /* dnet.c: NIC, Network Add, the spec's */
+		return rc;
 	rc = gcs_create_container_spec(vm_bridge(&d->vm), x->id, x->bundle, x->spec, x->scratch_dir,
 				       err);
 	if (rc < 0)
@@ -539,7 +542,7 @@ void op_create(struct daemon *d, struct ctl_conn *c, json_t *req, int *fds, size
 	}
 
 	pthread_mutex_lock(&x->op);
-	if (ctr_setup(d, x, layers, scratch, spec, &err) < 0) {
+	if (ctr_setup(d, x, req, layers, scratch, spec, &err) < 0) {
 		ctr_teardown(d, x);
 		ctr_unlink(d, x);
 		x->removed = true;
@@ -1089,6 +1092,7 @@ static json_t *describe(struct ctr *x)
 
 	if (x->exited)
 		json_object_set_new(j, "exit", json_integer(x->exit_code));
+	dnet_describe(x, j);
 	return j;
 }
 

@@ -42,6 +42,8 @@ static json_t *snapshot(struct ctr *x)
 		      "combined", x->combined, "created", x->created);
 	if (j && x->spec)
 		json_object_set(j, "spec", x->spec);
+	if (j && x->net)
+		json_object_set_new(j, "net", dnet_snapshot(x));
 	return j;
 }
 
@@ -155,6 +157,7 @@ static struct ctr *ctr_adopt(struct daemon *d, const char *id, const char *dir)
 		if (x->layers[x->n_layers])
 			x->n_layers++;
 	}
+	dnet_adopt(x, json_object_get(j, "net"));
 	if (x->scratch_slot >= 0 && x->scratch_slot < DAEMON_CONTROLLERS * DAEMON_LUNS)
 		d->slots[x->scratch_slot] = true;
 	else

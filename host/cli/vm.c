@@ -97,6 +97,24 @@ enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len)
 }
 
 /*
+ * lcow_uvm_nic from vm_nic. The QEMU launcher's NICs (LCOW_USERNET_GUEST comes with them) are
+ * needed for any NIC; without them a NIC is -EOPNOTSUPP.
+ */
+#ifdef LCOW_USERNET_GUEST
+static void uvm_nic(const struct vm_nic *n, struct lcow_uvm_nic *ret)
+{
+	*ret = (struct lcow_uvm_nic){
+		.id = n->id,
+		.backend = n->tap ? LCOW_NIC_TAP : LCOW_NIC_USER,
+		.tap_fd = n->tap ? n->tap_fd : -1,
+		.hostfwd = n->hostfwd,
+		.n_hostfwd = n->n_hostfwd,
+	};
+	memcpy(ret->mac, n->mac, 6);
+}
+#endif
+
+/*
  * Starts (adopt false) or adopts the UVM. Either way its processes outlive this daemon, so that
  * the next one can adopt them.
  */
@@ -133,6 +151,9 @@ static int vm_open(struct vm *vm, const struct vm_start_options *o, bool adopt,
 		return 0;
 	}
 	{
+#ifdef LCOW_USERNET_GUEST
+		struct lcow_uvm_nic nic;
+#endif
 		struct lcow_uvm_options qo = {
 			.state_dir = o->dir,
 			.kernel = paths.kernel,
@@ -147,6 +168,18 @@ static int vm_open(struct vm *vm, const struct vm_start_options *o, bool adopt,
 			.on_notification = o->on_notification,
 			.user = o->user,
 		};
+#ifdef LCOW_USERNET_GUEST
+		if (o->nic) {
+			uvm_nic(o->nic, &nic);
+			qo.nics = &nic;
+			qo.n_nics = 1;
+		}
+		qo.hotplug = o->hotplug;
+#else
+		if (o->nic)
+			return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL,
+					     "this lcow's QEMU launcher has no NICs");
+#endif
 		if (adopt) {
 			rc = lcow_uvm_adopt(&qo, &vm->q, err);
 			if (rc < 0)
@@ -221,6 +254,43 @@ int vm_remove_disk(struct vm *vm, unsigned controller, unsigned lun, struct gcs_
 	if (vm->q)
 		return lcow_uvm_remove_disk(vm->q, controller, lun, err);
 	return gcs_error_set(err, -ENOTCONN, HR_FAIL, "no UVM");
+}
+
+int vm_add_nic(struct vm *vm, const struct vm_nic *n, struct gcs_error *err)
+{
+#ifdef LCOW_USERNET_GUEST
+	struct lcow_uvm_nic nic;
+
+	if (vm->q) {
+		uvm_nic(n, &nic);
+		return lcow_uvm_add_nic(vm->q, &nic, err);
+	}
+#else
+	(void)vm;
+	(void)n;
+#endif
+	return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "NICs are for QEMU UVMs");
+}
+
+int vm_remove_nic(struct vm *vm, const char *id, struct gcs_error *err)
+{
+#ifdef LCOW_USERNET_GUEST
+	if (vm->q)
+		return lcow_uvm_remove_nic(vm->q, id, err);
+#else
+	(void)vm;
+	(void)id;
+#endif
+	return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "NICs are for QEMU UVMs");
+}
+
+int vm_agent_netns(struct vm *vm, char *buf, size_t len)
+{
+	int pid = vm->p ? lcow_puvm_agent_pid(vm->p) : -1;
+
+	if (pid <= 0)
+		return -ESRCH;
+	return pathf(buf, len, "/proc/%d/ns/net", pid);
 }
 
 void vm_stop(struct vm *vm)

@@ -7,6 +7,8 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <lcow/gcs.h>
 
@@ -40,10 +42,23 @@ struct vm {
 	char runc_root[PATH_MAX]; /* the agent's runc --root, a guest path */
 };
 
+/* A virtio-net NIC of a QEMU UVM (lcow_uvm_nic). */
+struct vm_nic {
+	char id[32]; /* QEMU's netdev and device id */
+	uint8_t mac[6];
+	bool tap; /* a tap (tap_fd), else QEMU's user-mode network */
+	int tap_fd;
+	const char *const *hostfwd; /* user: "tcp:127.0.0.1:18080-:80", ... */
+	size_t n_hostfwd;
+};
+
 struct vm_start_options {
 	enum vm_mode mode; /* qemu or process */
 	const char *dir; /* <uvm-dir>/vm */
 	bool debug;
+	/* qemu: a NIC at boot (NULL: none), and room to hot-add NICs later (q35) */
+	const struct vm_nic *nic;
+	bool hotplug;
 	/* Asked while booting or adopting: true gives up with -ECANCELED. */
 	bool (*cancelled)(void *user);
 	void (*on_log)(void *user, const char *line);
@@ -63,6 +78,11 @@ bool vm_broken(struct vm *vm);
 int vm_add_disk(struct vm *vm, const char *path, bool read_only, unsigned controller, unsigned lun,
 		struct gcs_error *err);
 int vm_remove_disk(struct vm *vm, unsigned controller, unsigned lun, struct gcs_error *err);
+/* QEMU mode: hot-adds a NIC (the VM was started with hotplug) and hot-removes one. */
+int vm_add_nic(struct vm *vm, const struct vm_nic *n, struct gcs_error *err);
+int vm_remove_nic(struct vm *vm, const char *id, struct gcs_error *err);
+/* Process mode: the agent's network namespace, /proc/<agent pid>/ns/net. */
+int vm_agent_netns(struct vm *vm, char *buf, size_t len);
 /* Stops the VM and removes vm->dir. */
 void vm_stop(struct vm *vm);
 /*

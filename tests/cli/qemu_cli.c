@@ -1,7 +1,9 @@
 /*
  * The lcow command with QEMU-mode UVMs (lcow's kernel and initrd under TCG), run by make
  * vm-check once the initrd is built: an interrupted `lcow run` leaves nothing, and a daemon
- * killed with SIGKILL leaves its VM running for the next command to adopt. The harness is
+ * killed with SIGKILL leaves its VM running for the next command to adopt. The containers have
+ * --network none: QEMU's user-mode network (the default) is qemu_net.c's, in a namespace of
+ * its own. The harness is
  * clitest.h's; without the kernel, the initrd, QEMU or lcow-vsock every test fails and says so.
  */
 #include <dirent.h>
@@ -87,9 +89,9 @@ START_TEST(test_interrupted_run)
 			snprintf(name, sizeof(name), "i%zu-%zu", i, j);
 			id = cid(&t, name);
 			{
-				const char *argv[] = { LCOW_BIN,     "--root", t.root, "run",
-						       "--uvm-mode", "qemu",   "-b",   b,
-						       id,	     NULL };
+				const char *argv[] = { LCOW_BIN,     "--root", t.root,	    "run",
+						       "--uvm-mode", "qemu",   "--network", "none",
+						       "-b",	     b,	       id,	    NULL };
 				pid = spawn_argv(argv, tpath(&t, "run.out"), tpath(&t, "run.err"));
 			}
 			usleep((useconds_t)delays_ms[j] * 1000);
@@ -124,9 +126,9 @@ START_TEST(test_daemon_killed_qemu)
 	t_start(&t);
 	id = cid(&t, "q");
 	b = bundle(&t, "b", LONG_ARGS, false, NULL);
-	ck_assert_int_eq(
-		lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "qemu", "-b", b, id),
-		0);
+	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "qemu",
+				  "--network", "none", "-b", b, id),
+			 0);
 	expect_file_has(tpath(&t, "c.out"), "started");
 	state_of(&t, id, text, sizeof(text), &pid);
 	snprintf(p, sizeof(p), "%s/u/%s/daemon.pid", t.root, id);

@@ -20,6 +20,27 @@
 
 #include "clitest.h"
 
+/* main's pid: the test namespaces are lcow-t-<it>-..., so that a failed test's are found. */
+static int suite_pid;
+
+/* After each test (Check's parent): what a failed test left, its namespaces last. */
+static void after_net_test(void)
+{
+	after_test();
+	sh("for n in $(ip netns list | cut -d' ' -f1 | grep '^lcow-t-%d-'); do ip netns del \"$n\"; "
+	   "done; true",
+	   suite_pid);
+}
+
+#define ADD_NET_TEST(s, fn)                                            \
+	do {                                                           \
+		TCase *tc = tcase_create(#fn);                         \
+		tcase_set_timeout(tc, 240);                            \
+		tcase_add_unchecked_fixture(tc, NULL, after_net_test); \
+		tcase_add_test(tc, fn);                                \
+		suite_add_tcase(s, tc);                                \
+	} while (0)
+
 static void expect_qemu(void)
 {
 	static const char *const files[] = { "vmlinux", "initrd.img", "lcow-vsock" };
@@ -72,22 +93,30 @@ static int lcow_in(struct t *t, const char *ns, const char *out, const char *arg
 	return rc;
 }
 
-/* GET url from inside ns until the body has want (TCG: generous). */
-static void expect_served(const char *ns, const char *url, const char *want)
+/* GET / of the server at addr (HOST:PORT) from inside ns (socat), 0 when it answers. */
+static int get(const char *ns, const char *addr, const char *out)
+{
+	return sh("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ip netns exec %s socat -t 5 - "
+		  "TCP:%s,connect-timeout=3 >'%s'",
+		  ns, addr, out);
+}
+
+/* GET / of addr from inside ns until the answer has want (TCG: generous). */
+static void expect_served(const char *ns, const char *addr, const char *want)
 {
 	char p[PATH_MAX], body[256] = "";
 	long long deadline = now_ms() + 60000;
 
-	snprintf(p, sizeof(p), "%s/wget.out", fx.dir);
+	snprintf(p, sizeof(p), "%s/get.out", fx.dir);
 	while (now_ms() < deadline) {
-		if (sh("ip netns exec %s busybox wget -q -T 5 -O '%s' '%s'", ns, p, url) == 0) {
+		if (get(ns, addr, p) == 0) {
 			slurp(p, body, sizeof(body));
 			if (strstr(body, want))
 				return;
 		}
 		usleep(300000);
 	}
-	ck_abort_msg("%s in %s: no \"%s\" (got \"%s\"; %s)", url, ns, want, body, fx.error);
+	ck_abort_msg("%s in %s: no \"%s\" (got \"%s\"; %s)", addr, ns, want, body, fx.error);
 }
 
 START_TEST(test_user_publish)
@@ -99,7 +128,7 @@ START_TEST(test_user_publish)
 
 	expect_qemu();
 	t_start(&t);
-	snprintf(ns, sizeof(ns), "lcow-t-%d-user", (int)getpid());
+	snprintf(ns, sizeof(ns), "lcow-t-%d-user", suite_pid);
 	ck_assert_int_eq(sh("ip netns add %s && ip -n %s link set lo up", ns, ns), 0);
 	id = cid(&t, "user");
 	b = web_bundle(&t, "b", "served-over-slirp", 80, NULL);
@@ -111,7 +140,7 @@ START_TEST(test_user_publish)
 	}
 	expect_file_has(tpath(&t, "c.out"), "started");
 	expect_file_has(tpath(&t, "c.out"), "inet 10.0.2.15/24");
-	expect_served(ns, "http://127.0.0.1:18080/", "served-over-slirp");
+	expect_served(ns, "127.0.0.1:18080", "served-over-slirp");
 	OK(&t, "state", id);
 	ck_assert_msg(strstr(t.out, "\"mode\": \"user\"") && strstr(t.out, "10.0.2.15/24") &&
 			      strstr(t.out, "tcp:127.0.0.1:18080-:80"),
@@ -131,8 +160,8 @@ START_TEST(test_netns_tap)
 
 	expect_qemu();
 	t_start(&t);
-	snprintf(pod, sizeof(pod), "lcow-t-%d-qpod", (int)getpid());
-	snprintf(out, sizeof(out), "lcow-t-%d-qout", (int)getpid());
+	snprintf(pod, sizeof(pod), "lcow-t-%d-qpod", suite_pid);
+	snprintf(out, sizeof(out), "lcow-t-%d-qout", suite_pid);
 	ck_assert_msg(sh("set -e; ip netns add %s; ip netns add %s; "
 			 "ip -n %s link add vo type veth peer name eth0 netns %s; "
 			 "ip -n %s addr add 10.77.0.1/24 dev vo; ip -n %s link set vo up; "
@@ -149,7 +178,7 @@ START_TEST(test_netns_tap)
 	expect_file_has(tpath(&t, "c.out"), "started");
 	expect_file_has(tpath(&t, "c.out"), "inet 10.77.0.2/24");
 	ck_assert_int_eq(sh("ip -n %s -o link show | grep -q lcowt", pod), 0);
-	expect_served(out, "http://10.77.0.2:8080/", "served-over-tap");
+	expect_served(out, "10.77.0.2:8080", "served-over-tap");
 	OK(&t, "state", id);
 	ck_assert_msg(strstr(t.out, "\"mode\": \"ns\"") && strstr(t.out, "10.77.0.2/24"),
 		      "state: %s", t.out);
@@ -157,7 +186,7 @@ START_TEST(test_netns_tap)
 	sh("ip -n %s -o link show >'%s/l.txt'; ip netns exec %s tc qdisc show >>'%s/l.txt'", pod,
 	   t.dir, pod, t.dir);
 	slurp(tpath(&t, "l.txt"), text, sizeof(text));
-	ck_assert_msg(!strstr(text, "lcow") && !strstr(text, "ingress"), "left: %s", text);
+	ck_assert_msg(!strstr(text, ": lcow") && !strstr(text, "ingress"), "left: %s", text);
 	t_end(&t);
 	sh("ip netns del %s; ip netns del %s", pod, out);
 }
@@ -172,7 +201,7 @@ START_TEST(test_pod_hotplug)
 
 	expect_qemu();
 	t_start(&t);
-	snprintf(ns, sizeof(ns), "lcow-t-%d-hot", (int)getpid());
+	snprintf(ns, sizeof(ns), "lcow-t-%d-hot", suite_pid);
 	snprintf(pod, sizeof(pod), "%s", cid(&t, "pod"));
 	ck_assert_int_eq(sh("ip netns add %s && ip -n %s link set lo up", ns, ns), 0);
 	b1 = strdup(web_bundle(&t, "b1", "first-nic", 80, NULL));
@@ -194,15 +223,12 @@ START_TEST(test_pod_hotplug)
 		ck_abort_msg("run 2: %s", t.err);
 	}
 	expect_file_has(tpath(&t, "2.out"), "inet 10.0.2.15/24");
-	expect_served(ns, "http://127.0.0.1:18081/", "first-nic");
-	expect_served(ns, "http://127.0.0.1:18082/", "hot-added-nic");
+	expect_served(ns, "127.0.0.1:18081", "first-nic");
+	expect_served(ns, "127.0.0.1:18082", "hot-added-nic");
 	OK(&t, "delete", "--force", cid(&t, "two"));
 	/* its NIC went: its port no longer answers */
-	ck_assert_int_ne(sh("ip netns exec %s busybox wget -q -T 3 -O /dev/null "
-			    "http://127.0.0.1:18082/",
-			    ns),
-			 0);
-	expect_served(ns, "http://127.0.0.1:18081/", "first-nic");
+	ck_assert_int_ne(get(ns, "127.0.0.1:18082", tpath(&t, "gone.out")), 0);
+	expect_served(ns, "127.0.0.1:18081", "first-nic");
 	OK(&t, "delete", "--force", cid(&t, "one"));
 	OK(&t, "delete", pod);
 	free(b1);
@@ -214,10 +240,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cli-qemu-net");
+	Suite *s;
 
-	ADD_TEST(s, test_user_publish);
-	ADD_TEST(s, test_netns_tap);
-	ADD_TEST(s, test_pod_hotplug);
+	suite_pid = (int)getpid();
+	s = suite_create("cli-qemu-net");
+
+	ADD_NET_TEST(s, test_user_publish);
+	ADD_NET_TEST(s, test_netns_tap);
+	ADD_NET_TEST(s, test_pod_hotplug);
 	return clitest_main(s);
 }

@@ -14,6 +14,27 @@
 
 #include "clitest.h"
 
+/* main's pid: the test namespaces are lcow-t-<it>-..., so that a failed test's are found. */
+static int suite_pid;
+
+/* After each test (Check's parent): what a failed test left, its namespaces last. */
+static void after_net_test(void)
+{
+	after_test();
+	sh("for n in $(ip netns list | cut -d' ' -f1 | grep '^lcow-t-%d-'); do ip netns del \"$n\"; "
+	   "done; true",
+	   suite_pid);
+}
+
+#define ADD_NET_TEST(s, fn)                                            \
+	do {                                                           \
+		TCase *tc = tcase_create(#fn);                         \
+		tcase_set_timeout(tc, 240);                            \
+		tcase_add_unchecked_fixture(tc, NULL, after_net_test); \
+		tcase_add_test(tc, fn);                                \
+		suite_add_tcase(s, tc);                                \
+	} while (0)
+
 /* The test's namespaces: "pod" (the container's, as CNI would leave it) and "out". */
 struct nets {
 	char pod[64], out[64];
@@ -25,8 +46,8 @@ struct nets {
  */
 static void nets_make(struct nets *n, const char *tag)
 {
-	snprintf(n->pod, sizeof(n->pod), "lcow-t-%d-%s-pod", (int)getpid(), tag);
-	snprintf(n->out, sizeof(n->out), "lcow-t-%d-%s-out", (int)getpid(), tag);
+	snprintf(n->pod, sizeof(n->pod), "lcow-t-%d-%s-pod", suite_pid, tag);
+	snprintf(n->out, sizeof(n->out), "lcow-t-%d-%s-out", suite_pid, tag);
 	ck_assert_msg(sh("set -e; ip netns add %s; ip netns add %s; "
 			 "ip -n %s link add vo type veth peer name eth0 netns %s; "
 			 "ip -n %s addr add 10.77.0.1/24 dev vo; ip -n %s link set vo up; "
@@ -58,29 +79,32 @@ static void expect_pod_clean(struct nets *n)
 	snprintf(out, sizeof(out), "%s/links.txt", fx.dir);
 	ck_assert_int_eq(sh("test \"$(grep -vc -e ' lo:' -e ' eth0@' '%s')\" = 0", out), 0);
 	slurp(out, out, sizeof(out));
-	ck_assert_msg(!strstr(out, "lcow"), "links left: %s", out);
+	ck_assert_msg(!strstr(out, ": lcow"), "links left: %s", out);
 	snprintf(out, sizeof(out), "%s/tc.txt", fx.dir);
 	slurp(out, out, sizeof(out));
 	ck_assert_msg(!strstr(out, "ingress"), "qdiscs left: %s", out);
 }
 
-/* A bundle whose spec names the namespace: a web server with the container's addresses. */
-static char *net_bundle(struct t *t, const char *name, const char *netns)
+/* The web server: prints the container's addresses, then serves /tmp/www on 8080. */
+#define WEB_SCRIPT                                                                   \
+	"busybox ip -4 -o addr show; mkdir -p /tmp/www; echo served-from-container " \
+	">/tmp/www/index.html; echo started; exec busybox httpd -f -p 8080 -h /tmp/www"
+
+/* A bundle whose spec names the namespace, running script (sh -c). */
+static char *net_bundle(struct t *t, const char *name, const char *netns, const char *script)
 {
 	char spec[4096];
 
 	snprintf(spec, sizeof(spec),
 		 "{\"ociVersion\":\"1.0.2\",\"process\":{\"user\":{\"uid\":0,\"gid\":0},"
-		 "\"args\":[\"sh\",\"-c\",\"busybox ip -4 -o addr show; mkdir -p /tmp/www; "
-		 "echo served-from-container >/tmp/www/index.html; echo started; exec busybox "
-		 "httpd -f -p 8080 -h /tmp/www\"],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},"
+		 "\"args\":[\"sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},"
 		 "\"root\":{\"path\":\"%s\"},\"hostname\":\"net-test\","
 		 "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
 		 "{\"destination\":\"/tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"}],"
 		 "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},"
 		 "{\"type\":\"uts\"},{\"type\":\"mount\"},"
 		 "{\"type\":\"network\",\"path\":\"/run/netns/%s\"}]}}",
-		 fx.rootfs, netns);
+		 script, fx.rootfs, netns);
 	return bundle_text(t, name, spec);
 }
 
@@ -90,9 +114,10 @@ static void expect_served(struct nets *n)
 	char p[PATH_MAX], body[256] = "";
 	long long deadline = now_ms() + 20000;
 
-	snprintf(p, sizeof(p), "%s/wget.out", fx.dir);
+	snprintf(p, sizeof(p), "%s/get.out", fx.dir);
 	while (now_ms() < deadline) {
-		if (sh("ip netns exec %s busybox wget -q -T 3 -O '%s' http://10.77.0.2:8080/",
+		if (sh("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ip netns exec %s socat -t 5 - "
+		       "TCP:10.77.0.2:8080,connect-timeout=3 >'%s'",
 		       n->out, p) == 0) {
 			slurp(p, body, sizeof(body));
 			if (strstr(body, "served-from-container"))
@@ -132,7 +157,7 @@ START_TEST(test_netns_container)
 	t_start(&t);
 	nets_make(&n, "a");
 	id = cid(&t, "web");
-	b = net_bundle(&t, "b", n.pod);
+	b = net_bundle(&t, "b", n.pod, WEB_SCRIPT);
 	if (lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id) !=
 	    0) {
 		nets_remove(&n);
@@ -187,16 +212,15 @@ START_TEST(test_network_option)
 	expect_file_has(tpath(&t, "c2.out"), "inet 10.77.0.2/24");
 	expect_pod_clean(&n);
 	/* --network none: a namespace of its own with only lo, though the spec names one */
-	b = net_bundle(&t, "b2", n.pod);
-	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c3.out"), "create", "--uvm-mode", "process",
+	b = net_bundle(&t, "b2", n.pod, "busybox ip -o link show; echo links-done");
+	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c3.out"), "run", "--uvm-mode", "process",
 				  "--network", "none", "-b", b, cid(&t, "none")),
 			 0);
-	OK(&t, "exec", cid(&t, "none"), "busybox", "ip", "-o", "link", "show");
-	ck_assert_msg(strstr(t.out, "lo:") && !strstr(t.out, "eth0") && !strstr(t.out, "lcow"),
+	slurp(tpath(&t, "c3.out"), t.out, sizeof(t.out));
+	ck_assert_msg(strstr(t.out, "links-done") && strstr(t.out, "lo:") &&
+			      !strstr(t.out, "eth0") && !strstr(t.out, ": lcow"),
 		      "links: %s", t.out);
-	OK(&t, "state", cid(&t, "none"));
-	ck_assert_msg(!strstr(t.out, "\"network\""), "state: %s", t.out);
-	OK(&t, "delete", "--force", cid(&t, "none"));
+	expect_pod_clean(&n);
 	t_end(&t);
 	nets_remove(&n);
 }
@@ -215,7 +239,7 @@ START_TEST(test_netns_after_crash)
 
 	t_start(&t);
 	nets_make(&n, "c");
-	b = net_bundle(&t, "b", n.pod);
+	b = net_bundle(&t, "b", n.pod, WEB_SCRIPT);
 	id = cid(&t, "crash1");
 	if (lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id) !=
 	    0) {
@@ -295,11 +319,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cli_network");
+	Suite *s;
 
-	ADD_TEST(s, test_network_errors);
-	ADD_TEST(s, test_netns_container);
-	ADD_TEST(s, test_network_option);
-	ADD_TEST(s, test_netns_after_crash);
+	suite_pid = (int)getpid();
+	s = suite_create("cli_network");
+
+	ADD_NET_TEST(s, test_network_errors);
+	ADD_NET_TEST(s, test_netns_container);
+	ADD_NET_TEST(s, test_network_option);
+	ADD_NET_TEST(s, test_netns_after_crash);
 	return clitest_main(s);
 }

@@ -60,7 +60,7 @@ static void expect_qemu(void)
 	}
 }
 
-/* A web server container on port; it prints its addresses, then "started". */
+/* A web server container on port (80 needs CAP_NET_BIND_SERVICE); it prints its addresses. */
 static char *web_bundle(struct t *t, const char *name, const char *text, int port,
 			const char *netns)
 {
@@ -71,6 +71,9 @@ static char *web_bundle(struct t *t, const char *name, const char *text, int por
 			 netns);
 	snprintf(spec, sizeof(spec),
 		 "{\"ociVersion\":\"1.0.2\",\"process\":{\"user\":{\"uid\":0,\"gid\":0},"
+		 "\"capabilities\":{\"bounding\":[\"CAP_NET_BIND_SERVICE\"],"
+		 "\"effective\":[\"CAP_NET_BIND_SERVICE\"],"
+		 "\"permitted\":[\"CAP_NET_BIND_SERVICE\"]},"
 		 "\"args\":[\"sh\",\"-c\",\"busybox ip -4 -o addr show; mkdir -p /tmp/www; echo "
 		 "%s >/tmp/www/index.html; echo started; exec busybox httpd -f -p %d -h "
 		 "/tmp/www\"],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},"

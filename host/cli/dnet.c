@@ -187,26 +187,21 @@ static int host_side(struct daemon *d, struct dnet *n, const char *ctr_dir, json
 	return 0;
 }
 
-/* Everything n made, undone in reverse; failures are logged. */
-static void undo(struct daemon *d, struct dnet *n)
+/* Everything n made, undone in reverse (failures are logged), and n freed. */
+static void discard(struct daemon *d, struct dnet *n)
 {
 	struct gcs_error err = { 0 };
 
 	if (n->added && !vm_broken(&d->vm) &&
 	    gcs_remove_network_adapter(vm_bridge(&d->vm), n->ns_id, n->adapter_id, &err) < 0)
 		log_warning("container %s: Network Remove: %s", n->for_id, err.message);
-	n->added = false;
 	gcs_error_clear(&err);
 	if (n->nic_added && n->hot && vm_remove_nic(&d->vm, n->nic.id, &err) < 0)
 		log_warning("container %s: remove NIC %s: %s", n->for_id, n->nic.id, err.message);
-	n->nic_added = false;
-	if (n->nic.tap_fd >= 0)
-		close(n->nic.tap_fd);
-	n->nic.tap_fd = -1;
 	gcs_error_clear(&err);
 	if (n->wired && lcow_net_unwire(n->record, &err) < 0)
 		log_warning("container %s: %s", n->for_id, err.message);
-	n->wired = false;
+	dnet_free(n);
 }
 
 /* The guest spec: the adapter's namespace, and a network namespace entry without a host path. */
@@ -296,16 +291,14 @@ int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *e
 				n->nic_added = n->hot = true;
 		}
 		if (rc < 0) {
-			undo(d, n);
-			dnet_free(n);
+			discard(d, n);
 			return gcs_error_prefix(err, rc, "network %s", network);
 		}
 	}
 	lcow_net_adapter(&n->info, n->ns_id, n->adapter_id, &ad);
 	rc = gcs_add_network_adapter(vm_bridge(&d->vm), &ad.a, err);
 	if (rc < 0) {
-		undo(d, n);
-		dnet_free(n);
+		discard(d, n);
 		return gcs_error_prefix(err, rc, "Network Add (%s)", network);
 	}
 	n->added = true;
@@ -318,106 +311,119 @@ int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *e
 	return 0;
 }
 
-void dnet_teardown(struct daemon *d, struct ctr *x)
+/* Takes *slot (under d->lock) and undoes it; vm_gone: its NIC went with the VM. */
+static void drop(struct daemon *d, struct dnet **slot, bool vm_gone)
 {
 	struct dnet *n;
 
 	pthread_mutex_lock(&d->lock);
-	n = TAKE_PTR(x->net);
+	n = TAKE_PTR(*slot);
 	pthread_mutex_unlock(&d->lock);
 	if (!n)
 		return;
-	undo(d, n);
-	dnet_free(n);
+	if (vm_gone)
+		n->nic_added = false;
+	discard(d, n);
+}
+
+void dnet_teardown(struct daemon *d, struct ctr *x)
+{
+	drop(d, &x->net, false);
+}
+
+/* The addresses as ADDR/LEN and the published ports, for state and daemon.json. */
+static json_t *addresses(const struct dnet *n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n->info.n_addrs; i++)
+		json_array_append_new(
+			a, json_sprintf("%s/%u", n->info.addrs[i].ip, n->info.addrs[i].prefix_len));
+	return a;
+}
+
+static json_t *published(const struct dnet *n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n->nic.n_hostfwd; i++)
+		json_array_append_new(a, json_string(n->hostfwd[i]));
+	return a;
 }
 
 /* Under d->lock. */
 void dnet_describe(struct ctr *x, json_t *j)
 {
 	struct dnet *n = x->net;
-	json_t *addrs, *fwd;
+	json_t *net;
 	char mac[18];
 
 	if (!n)
 		return;
-	addrs = json_array();
-	fwd = json_array();
-	for (size_t i = 0; i < n->info.n_addrs; i++)
-		json_array_append_new(addrs, json_sprintf("%s/%u", n->info.addrs[i].ip,
-							  n->info.addrs[i].prefix_len));
-	for (size_t i = 0; i < n->nic.n_hostfwd; i++)
-		json_array_append_new(fwd, json_string(n->hostfwd[i]));
 	nlh_mac_str(n->info.mac, mac, sizeof(mac));
-	json_object_set_new(j, "network",
-			    json_pack("{s:s, s:s, s:o, s:s}", "mode", n->user ? "user" : "ns",
-				      "mac", mac, "addresses", addrs, "namespace_id", n->ns_id));
-	if (!n->user)
-		json_object_set_new(json_object_get(j, "network"), "netns",
-				    json_string(netns_of(n)));
+	net = json_pack("{s:s, s:s, s:o, s:s}", "mode", n->user ? "user" : "ns", "mac", mac,
+			"addresses", addresses(n), "namespace_id", n->ns_id);
+	if (!net)
+		return;
 	if (n->user)
-		json_object_set_new(json_object_get(j, "network"), "publish", fwd);
+		json_object_set_new(net, "publish", published(n));
 	else
-		json_decref(fwd);
+		json_object_set_new(net, "netns", json_string(netns_of(n)));
+	json_object_set_new(j, "network", net);
 }
 
 json_t *dnet_snapshot(struct ctr *x)
 {
 	struct dnet *n = x->net;
-	json_t *addrs, *fwd;
 	char mac[18];
 
 	if (!n)
 		return NULL;
-	addrs = json_array();
-	fwd = json_array();
-	for (size_t i = 0; i < n->info.n_addrs; i++)
-		json_array_append_new(addrs, json_pack("{s:s, s:i}", "ip", n->info.addrs[i].ip,
-						       "prefix", (int)n->info.addrs[i].prefix_len));
-	for (size_t i = 0; i < n->nic.n_hostfwd; i++)
-		json_array_append_new(fwd, json_string(n->hostfwd[i]));
 	nlh_mac_str(n->info.mac, mac, sizeof(mac));
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:s, s:o, s:o}", "network",
 			 n->network, "namespace_id", n->ns_id, "adapter_id", n->adapter_id, "nic",
 			 n->nic.id, "nic_added", n->nic_added, "hot", n->hot, "added", n->added,
-			 "wired", n->wired, "record", n->record, "mac", mac, "addresses", addrs,
-			 "publish", fwd);
+			 "wired", n->wired, "record", n->record, "mac", mac, "addresses",
+			 addresses(n), "publish", published(n));
+}
+
+static void copy_str(char *buf, size_t len, json_t *j, const char *key)
+{
+	snprintf(buf, len, "%s", json_string_value(json_object_get(j, key)) ?: "");
 }
 
 void dnet_adopt(struct ctr *x, json_t *j)
 {
 	const char *network = json_string_value(json_object_get(j, "network"));
-	const char *s;
+	const char *mac = json_string_value(json_object_get(j, "mac"));
+	struct gcs_error err = { 0 };
 	struct dnet *n;
 	json_t *v;
 	size_t i;
 
 	if (!network || !(n = dnet_new(x->id, network)))
 		return;
-	snprintf(n->ns_id, sizeof(n->ns_id), "%s",
-		 json_string_value(json_object_get(j, "namespace_id")) ?: "");
-	snprintf(n->adapter_id, sizeof(n->adapter_id), "%s",
-		 json_string_value(json_object_get(j, "adapter_id")) ?: "");
-	snprintf(n->nic.id, sizeof(n->nic.id), "%s",
-		 json_string_value(json_object_get(j, "nic")) ?: "");
-	snprintf(n->record, sizeof(n->record), "%s",
-		 json_string_value(json_object_get(j, "record")) ?: "");
+	copy_str(n->ns_id, sizeof(n->ns_id), j, "namespace_id");
+	copy_str(n->adapter_id, sizeof(n->adapter_id), j, "adapter_id");
+	copy_str(n->nic.id, sizeof(n->nic.id), j, "nic");
+	copy_str(n->record, sizeof(n->record), j, "record");
 	n->nic_added = json_is_true(json_object_get(j, "nic_added"));
 	n->hot = json_is_true(json_object_get(j, "hot"));
 	n->added = json_is_true(json_object_get(j, "added"));
 	n->wired = json_is_true(json_object_get(j, "wired")) && n->record[0];
-	s = json_string_value(json_object_get(j, "mac"));
-	if (s)
-		nlh_mac_parse(s, n->info.mac);
+	if (mac)
+		nlh_mac_parse(mac, n->info.mac);
 	json_array_foreach(json_object_get(j, "addresses"), i, v) {
-		if (i >= LCOW_NET_MAX_ADDRS)
-			break;
-		snprintf(n->info.addrs[i].ip, sizeof(n->info.addrs[i].ip), "%s",
-			 json_string_value(json_object_get(v, "ip")) ?: "");
-		n->info.addrs[i].prefix_len =
-			(unsigned)json_integer_value(json_object_get(v, "prefix"));
-		n->info.n_addrs = i + 1;
+		struct lcow_net_addr *a = &n->info.addrs[n->info.n_addrs];
+		struct nlh_ip ip;
+		if (n->info.n_addrs >= LCOW_NET_MAX_ADDRS ||
+		    nlh_prefix_parse(json_string_value(v) ?: "", &ip, &a->prefix_len) < 0)
+			continue;
+		nlh_ip_str(&ip, a->ip, sizeof(a->ip));
+		n->info.n_addrs++;
 	}
-	set_publish(n, json_object_get(j, "publish"), &(struct gcs_error){ 0 });
+	if (set_publish(n, json_object_get(j, "publish"), &err) < 0)
+		log_warning("container %s: %s", x->id, err.message);
 	x->net = n;
 }
 
@@ -440,8 +446,7 @@ int dnet_boot(struct daemon *d, const struct vm_nic **ret_nic, struct gcs_error 
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 	rc = host_side(d, n, dir, json_object_get(f, "publish"), err);
 	if (rc < 0) {
-		undo(d, n);
-		dnet_free(n);
+		discard(d, n);
 		return gcs_error_prefix(err, rc, "network %s", network);
 	}
 	/* a pod's UVM can hot-remove it again (q35); a microvm's goes with the VM */
@@ -456,14 +461,5 @@ int dnet_boot(struct daemon *d, const struct vm_nic **ret_nic, struct gcs_error 
 
 void dnet_boot_discard(struct daemon *d)
 {
-	struct dnet *n;
-
-	pthread_mutex_lock(&d->lock);
-	n = TAKE_PTR(d->boot_net);
-	pthread_mutex_unlock(&d->lock);
-	if (!n)
-		return;
-	n->nic_added = false; /* it goes with the VM */
-	undo(d, n);
-	dnet_free(n);
+	drop(d, &d->boot_net, true);
 }

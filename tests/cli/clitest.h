@@ -121,6 +121,11 @@ char *bundle_text(struct t *t, const char *name, const char *text);
  */
 #define LONG_ARGS SH_ARGS("trap 'echo got-term; exit 143' TERM; echo started; sleep 1000 & wait")
 
+/* ---- QEMU mode ---- */
+
+/* The QEMU-mode pieces (vmlinux, initrd.img, lcow-vsock) are next to lcow or in ../default. */
+void expect_qemu(void);
+
 /* ---- a suite ---- */
 
 #define ADD_TEST(s, fn)                                            \

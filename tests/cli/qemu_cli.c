@@ -44,27 +44,6 @@ static int sockets_under(const char *dir, char *report, size_t len)
 	return n;
 }
 
-static void expect_qemu(void)
-{
-	static const char *const files[] = { "vmlinux", "initrd.img", "lcow-vsock" };
-	char dir[PATH_MAX], p[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", LCOW_BIN);
-	*strrchr(dir, '/') = '\0';
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-		if (access(p, R_OK) != 0) {
-			/* a sanitized build finds the image in ../default, as lcow does */
-			snprintf(p, sizeof(p), "%s/../default/%s", dir, files[i]);
-			ck_assert_msg(
-				access(p, R_OK) == 0,
-				"QEMU mode needs %s next to lcow or in ../default (make initrd "
-				"WITH_RUNC=1)",
-				files[i]);
-		}
-	}
-}
-
 /*
  * SIGINT or SIGTERM at 0.5, 1 and 2 s into a QEMU-mode `lcow run` (the UVM is still booting
  * under TCG): lcow exits 128+N once the daemon tore the UVM down, and no process, record, loop

@@ -12,61 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clitest.h"
+#include "clinet.h"
 
-/* main's pid: the test namespaces are lcow-t-<it>-..., so that a failed test's are found. */
-static int suite_pid;
-
-/* After each test (Check's parent): what a failed test left, its namespaces last. */
-static void after_net_test(void)
-{
-	after_test();
-	sh("for n in $(ip netns list | cut -d' ' -f1 | grep '^lcow-t-%d-'); do ip netns del \"$n\"; "
-	   "done; true",
-	   suite_pid);
-}
-
-#define ADD_NET_TEST(s, fn)                                            \
-	do {                                                           \
-		TCase *tc = tcase_create(#fn);                         \
-		tcase_set_timeout(tc, 240);                            \
-		tcase_add_unchecked_fixture(tc, NULL, after_net_test); \
-		tcase_add_test(tc, fn);                                \
-		suite_add_tcase(s, tc);                                \
-	} while (0)
-
-/* The test's namespaces: "pod" (the container's, as CNI would leave it) and "out". */
-struct nets {
-	char pod[64], out[64];
-};
-
-/*
- * lcow-t-<pid>-<tag>-pod with eth0 10.77.0.2/24 (default route via 10.77.0.1), joined by a veth
- * pair to lcow-t-<pid>-<tag>-out's vo 10.77.0.1/24. No link is made in the host's namespace.
- */
-static void nets_make(struct nets *n, const char *tag)
-{
-	snprintf(n->pod, sizeof(n->pod), "lcow-t-%d-%s-pod", suite_pid, tag);
-	snprintf(n->out, sizeof(n->out), "lcow-t-%d-%s-out", suite_pid, tag);
-	ck_assert_msg(sh("set -e; ip netns add %s; ip netns add %s; "
-			 "ip -n %s link add vo type veth peer name eth0 netns %s; "
-			 "ip -n %s addr add 10.77.0.1/24 dev vo; ip -n %s link set vo up; "
-			 "ip -n %s link set lo up; ip -n %s addr add 10.77.0.2/24 dev eth0; "
-			 "ip -n %s link set eth0 up; ip -n %s route add default via 10.77.0.1",
-			 n->pod, n->out, n->out, n->pod, n->out, n->out, n->pod, n->pod, n->pod,
-			 n->pod) == 0,
-		      "%s", fx.error);
-}
-
-static void nets_remove(struct nets *n)
-{
-	sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", n->pod, n->out);
-}
+#define WEB WEB_SCRIPT("served-from-container", "8080")
 
 /* Nothing of lcow's is left in the pod namespace: only lo and eth0, no ingress qdisc. */
 static void expect_pod_clean(struct nets *n)
 {
-	char out[4096];
+	char p[PATH_MAX], out[4096];
 	long long deadline = now_ms() + 10000;
 
 	/* a veth pair whose peer's namespace died goes asynchronously */
@@ -74,58 +27,11 @@ static void expect_pod_clean(struct nets *n)
 		  n->pod) != 0 &&
 	       now_ms() < deadline)
 		usleep(50000);
-	sh("ip -n %s -o link show > '%s/links.txt'; ip netns exec %s tc qdisc show > '%s/tc.txt'",
-	   n->pod, fx.dir, n->pod, fx.dir);
-	snprintf(out, sizeof(out), "%s/links.txt", fx.dir);
-	ck_assert_int_eq(sh("test \"$(grep -vc -e ' lo:' -e ' eth0@' '%s')\" = 0", out), 0);
-	slurp(out, out, sizeof(out));
-	ck_assert_msg(!strstr(out, ": lcow"), "links left: %s", out);
-	snprintf(out, sizeof(out), "%s/tc.txt", fx.dir);
-	slurp(out, out, sizeof(out));
-	ck_assert_msg(!strstr(out, "ingress"), "qdiscs left: %s", out);
-}
-
-/* The web server: prints the container's addresses, then serves /tmp/www on 8080. */
-#define WEB_SCRIPT                                                                   \
-	"busybox ip -4 -o addr show; mkdir -p /tmp/www; echo served-from-container " \
-	">/tmp/www/index.html; echo started; exec busybox httpd -f -p 8080 -h /tmp/www"
-
-/* A bundle whose spec names the namespace, running script (sh -c). */
-static char *net_bundle(struct t *t, const char *name, const char *netns, const char *script)
-{
-	char spec[4096];
-
-	snprintf(spec, sizeof(spec),
-		 "{\"ociVersion\":\"1.0.2\",\"process\":{\"user\":{\"uid\":0,\"gid\":0},"
-		 "\"args\":[\"sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},"
-		 "\"root\":{\"path\":\"%s\"},\"hostname\":\"net-test\","
-		 "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
-		 "{\"destination\":\"/tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"}],"
-		 "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},"
-		 "{\"type\":\"uts\"},{\"type\":\"mount\"},"
-		 "{\"type\":\"network\",\"path\":\"/run/netns/%s\"}]}}",
-		 script, fx.rootfs, netns);
-	return bundle_text(t, name, spec);
-}
-
-/* GET / on 10.77.0.2:8080 from the out namespace, retried while the server starts. */
-static void expect_served(struct nets *n)
-{
-	char p[PATH_MAX], body[256] = "";
-	long long deadline = now_ms() + 20000;
-
-	snprintf(p, sizeof(p), "%s/get.out", fx.dir);
-	while (now_ms() < deadline) {
-		if (sh("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ip netns exec %s socat -t 5 - "
-		       "TCP:10.77.0.2:8080,connect-timeout=3 >'%s'",
-		       n->out, p) == 0) {
-			slurp(p, body, sizeof(body));
-			if (strstr(body, "served-from-container"))
-				return;
-		}
-		usleep(200000);
-	}
-	ck_abort_msg("no answer from the container at 10.77.0.2:8080: %s (%s)", body, fx.error);
+	snprintf(p, sizeof(p), "%s/pod.txt", fx.dir);
+	sh("{ ip -n %s -o link show; ip netns exec %s tc qdisc show; } >'%s'", n->pod, n->pod, p);
+	slurp(p, out, sizeof(out));
+	ck_assert_msg(!strstr(out, ": lcow") && !strstr(out, "ingress"), "left in %s: %s", n->pod,
+		      out);
 }
 
 static void kill_file_pid(struct t *t, const char *uvm, const char *file)
@@ -157,15 +63,13 @@ START_TEST(test_netns_container)
 	t_start(&t);
 	nets_make(&n, "a");
 	id = cid(&t, "web");
-	b = net_bundle(&t, "b", n.pod, WEB_SCRIPT);
-	if (lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id) !=
-	    0) {
-		nets_remove(&n);
-		ck_abort_msg("run: %s", t.err);
-	}
+	b = net_bundle(&t, "b", WEB, n.pod);
+	ck_assert_msg(lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b",
+			       b, id) == 0,
+		      "run: %s", t.err);
 	expect_file_has(tpath(&t, "c.out"), "started");
 	expect_file_has(tpath(&t, "c.out"), "inet 10.77.0.2/24");
-	expect_served(&n);
+	expect_served(n.out, "10.77.0.2:8080", "served-from-container", 20000);
 	OK(&t, "state", id);
 	ck_assert_msg(strstr(t.out, "\"addresses\": [\n      \"10.77.0.2/24\"") &&
 			      strstr(t.out, "\"mode\": \"ns\"") && strstr(t.out, n.pod),
@@ -197,11 +101,9 @@ START_TEST(test_network_option)
 	snprintf(path, sizeof(path), "ns:/run/netns/%s", n.pod);
 	id = cid(&t, "opt");
 	b = bundle(&t, "b", SH_ARGS("busybox ip -4 -o addr show; busybox ip route"), false, NULL);
-	if (lcow_out(&t, tpath(&t, "c.out"), "run", "--uvm-mode", "process", "--network", path,
-		     "-b", b, id) != 0) {
-		nets_remove(&n);
-		ck_abort_msg("run: %s", t.err);
-	}
+	ck_assert_msg(lcow_out(&t, tpath(&t, "c.out"), "run", "--uvm-mode", "process", "--network",
+			       path, "-b", b, id) == 0,
+		      "run: %s", t.err);
 	expect_file_has(tpath(&t, "c.out"), "inet 10.77.0.2/24");
 	expect_file_has(tpath(&t, "c.out"), "default via 10.77.0.1");
 	expect_pod_clean(&n);
@@ -212,7 +114,7 @@ START_TEST(test_network_option)
 	expect_file_has(tpath(&t, "c2.out"), "inet 10.77.0.2/24");
 	expect_pod_clean(&n);
 	/* --network none: a namespace of its own with only lo, though the spec names one */
-	b = net_bundle(&t, "b2", n.pod, "busybox ip -o link show; echo links-done");
+	b = net_bundle(&t, "b2", "busybox ip -o link show; echo links-done", n.pod);
 	ck_assert_int_eq(lcow_out(&t, tpath(&t, "c3.out"), "run", "--uvm-mode", "process",
 				  "--network", "none", "-b", b, cid(&t, "none")),
 			 0);
@@ -239,18 +141,16 @@ START_TEST(test_netns_after_crash)
 
 	t_start(&t);
 	nets_make(&n, "c");
-	b = net_bundle(&t, "b", n.pod, WEB_SCRIPT);
+	b = net_bundle(&t, "b", WEB, n.pod);
 	id = cid(&t, "crash1");
-	if (lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b", b, id) !=
-	    0) {
-		nets_remove(&n);
-		ck_abort_msg("run: %s", t.err);
-	}
+	ck_assert_msg(lcow_out(&t, tpath(&t, "c.out"), "run", "-d", "--uvm-mode", "process", "-b",
+			       b, id) == 0,
+		      "run: %s", t.err);
 	expect_file_has(tpath(&t, "c.out"), "started");
 	kill_file_pid(&t, id, "daemon.pid");
 	OK(&t, "state", id);
 	ck_assert_msg(strstr(t.out, "10.77.0.2/24"), "state after adoption: %s", t.out);
-	expect_served(&n);
+	expect_served(n.out, "10.77.0.2:8080", "served-from-container", 20000);
 	OK(&t, "delete", "--force", id);
 	expect_pod_clean(&n);
 
@@ -321,7 +221,7 @@ int main(void)
 {
 	Suite *s;
 
-	suite_pid = (int)getpid();
+	net_suite_init();
 	s = suite_create("cli_network");
 
 	ADD_NET_TEST(s, test_network_errors);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fsutil.h"
 #include "gcs/messages.h"
 #include "harness.h"
 #include "nl.h"
@@ -446,6 +447,21 @@ START_TEST(test_adapter_bad_input)
 	expect_refused(&c, HR_INVALIDARG, "belongs to adapter", &b);
 	OK(gcs_remove_network_adapter(c.ap.b, NS1, AD1, &err));
 	OK(gcs_remove_network_adapter(c.ap.b, NS2, AD2, &err));
+	expect_no_agent_netns(&c);
+
+	/* without a MAC, the interface is the one under the adapter's VMBus device */
+	char vmbus[PATH_MAX];
+	snprintf(vmbus, sizeof(vmbus), "%s/bus/vmbus/devices/%s/net/lcw0", c.env.sys, AD2);
+	ck_assert_int_eq(mkdir_p(vmbus, 0755), 0);
+	b = a;
+	b.id = AD2;
+	b.mac_address = NULL;
+	OK(gcs_add_network_adapter(c.ap.b, &b, &err));
+	char *stacks = NULL;
+	OK(gcs_dump_stacks(c.ap.b, &stacks, &err));
+	ck_assert_msg(strstr(stacks, "adapter " AD2 " lcw0 (not moved)"), "%s", stacks);
+	free(stacks);
+	OK(gcs_remove_network_adapter(c.ap.b, NS1, AD2, &err));
 	expect_no_agent_netns(&c);
 	ctx_stop(&c);
 	stop_child(holder);

@@ -707,7 +707,7 @@ int nlh_redirect(struct nlh *h, int from_ifindex, int to_ifindex)
 		return -ENOMEM;
 	rtnl_tc_set_ifindex(TC_CAST(q), from_ifindex);
 	rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-	rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+	rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffffU, 0));
 	rc = errno_of(rtnl_tc_set_kind(TC_CAST(q), "ingress"));
 	if (rc == 0)
 		rc = errno_of(rtnl_qdisc_add(h->sk, q, NLM_F_CREATE));
@@ -722,7 +722,7 @@ int nlh_redirect(struct nlh *h, int from_ifindex, int to_ifindex)
 		goto out;
 	}
 	rtnl_tc_set_ifindex(TC_CAST(c), from_ifindex);
-	rtnl_tc_set_parent(TC_CAST(c), TC_HANDLE(0xffff, 0));
+	rtnl_tc_set_parent(TC_CAST(c), TC_HANDLE(0xffffU, 0));
 	rtnl_cls_set_protocol(c, ETH_P_ALL);
 	rtnl_cls_set_prio(c, 1);
 	rc = errno_of(rtnl_tc_set_kind(TC_CAST(c), "u32"));
@@ -759,7 +759,7 @@ int nlh_redirect_remove(struct nlh *h, int ifindex)
 		return -ENOMEM;
 	rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
 	rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-	rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+	rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffffU, 0));
 	rc = errno_of(rtnl_tc_set_kind(TC_CAST(q), "ingress"));
 	if (rc == 0)
 		rc = errno_of(rtnl_qdisc_delete(h->sk, q));

@@ -45,8 +45,7 @@ struct lcow_uvm {
  * One QMP command under the lock (fd: attached for getfd, or -1); ret (may be NULL) gets the
  * "return" value. -ENOTCONN without a QMP connection.
  */
-int uvm_qmp(struct lcow_uvm *u, const char *cmd, int fd, json_t **ret, char *errbuf,
-	    size_t errlen);
+int uvm_qmp(struct lcow_uvm *u, const char *cmd, int fd, json_t **ret, char *errbuf, size_t errlen);
 
 /* ---- uvm_nic.c ---- */
 

@@ -152,9 +152,10 @@ static int check_tap(const struct lcow_uvm_nic *n, struct gcs_error *err)
 				     "NIC %s: tap_fd %d is not an attached tap device: %s", n->id,
 				     n->tap_fd, strerror(errno));
 	if (!(ifr.ifr_flags & IFF_TAP) || !(ifr.ifr_flags & IFF_NO_PI))
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "NIC %s: %s is not a tap with IFF_NO_PI (QEMU reads bare frames)",
-				     n->id, ifr.ifr_name);
+		return gcs_error_set(
+			err, -EINVAL, HR_INVALIDARG,
+			"NIC %s: %s is not a tap with IFF_NO_PI (QEMU reads bare frames)", n->id,
+			ifr.ifr_name);
 	return 0;
 }
 
@@ -197,8 +198,8 @@ int uvm_nics_check(const struct lcow_uvm_nic *nics, size_t n, struct gcs_error *
 	if (n && !nics)
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "n_nics without nics");
 	if (n > UVM_MAX_NICS)
-		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
-				     "%zu NICs: at most %d at boot", n, UVM_MAX_NICS);
+		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "%zu NICs: at most %d at boot", n,
+				     UVM_MAX_NICS);
 	for (size_t i = 0; i < n; i++) {
 		int rc = check_nic(&nics[i], err);
 		if (rc < 0)
@@ -284,7 +285,8 @@ int uvm_probe_machine(struct lcow_uvm *u, char *errbuf, size_t errlen)
 {
 	json_t *type = NULL;
 	int rc = uvm_qmp(
-		u, "{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine\",\"property\":\"type\"}}",
+		u,
+		"{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine\",\"property\":\"type\"}}",
 		-1, &type, errbuf, errlen);
 
 	if (rc < 0)
@@ -309,10 +311,11 @@ static int free_port(struct lcow_uvm *u, char *ret_id, size_t len, char *errbuf,
 	if (rc < 0)
 		return rc;
 	rc = -ENOSPC;
-	json_array_foreach (buses, i, bus) {
-		json_array_foreach (json_object_get(bus, "devices"), j, d) {
+	json_array_foreach(buses, i, bus) {
+		json_array_foreach(json_object_get(bus, "devices"), j, d) {
 			const char *q = json_string_value(json_object_get(d, "qdev_id"));
-			json_t *below = json_object_get(json_object_get(d, "pci_bridge"), "devices");
+			json_t *below =
+				json_object_get(json_object_get(d, "pci_bridge"), "devices");
 			if (!q || strncmp(q, PORT_PREFIX, strlen(PORT_PREFIX)))
 				continue;
 			any = true;
@@ -348,8 +351,7 @@ static int call_locked(struct lcow_uvm *u, int fd, char *errbuf, size_t errlen, 
 }
 
 /* netdev_add of the NIC's backend; a tap's fd goes over first with getfd. */
-static int netdev_add(struct lcow_uvm *u, const struct lcow_uvm_nic *n, char *errbuf,
-		      size_t errlen)
+static int netdev_add(struct lcow_uvm *u, const struct lcow_uvm_nic *n, char *errbuf, size_t errlen)
 {
 	char fdname[64], net[32];
 	json_t *cmd, *fwd;
@@ -390,9 +392,9 @@ static int netdev_add(struct lcow_uvm *u, const struct lcow_uvm_nic *n, char *er
 
 static int netdev_del(struct lcow_uvm *u, const char *id, char *errbuf, size_t errlen)
 {
-	return call_locked(u, -1, errbuf, errlen,
-			   json_pack("{s:s, s:{s:s}}", "execute", "netdev_del", "arguments", "id",
-				     id));
+	return call_locked(
+		u, -1, errbuf, errlen,
+		json_pack("{s:s, s:{s:s}}", "execute", "netdev_del", "arguments", "id", id));
 }
 
 static int add_locked(struct lcow_uvm *u, const struct lcow_uvm_nic *n, struct gcs_error *err)
@@ -457,9 +459,12 @@ static int remove_locked(struct lcow_uvm *u, const char *id, struct gcs_error *e
 	if (!u->qmp_open)
 		return gcs_error_set(err, -ENOTCONN, HR_FAIL, "remove NIC %s: no QMP connection",
 				     id);
-	rc = call_locked(u, -1, errbuf, sizeof(errbuf),
-			 json_pack("{s:s, s:{s:s}}", "execute", "device_del", "arguments", "id",
-				   id));
+	rc = call_locked(
+		u, -1, errbuf, sizeof(errbuf),
+		json_pack("{s:s, s:{s:s}}", "execute", "device_del", "arguments", "id", id));
+	/* QEMU 7.2 says "Device 'x' not found" as a GenericError, later ones as DeviceNotFound. */
+	if (rc == -EREMOTEIO && strstr(errbuf, "not found"))
+		rc = -ENOENT;
 	if (rc < 0)
 		return gcs_error_set(err, rc, rc == -ENOENT ? HR_NOT_FOUND : HR_FAIL,
 				     "remove NIC %s: device_del: %s", id, errbuf);
@@ -470,8 +475,7 @@ static int remove_locked(struct lcow_uvm *u, const char *id, struct gcs_error *e
 				     strerror(-rc));
 	rc = netdev_del(u, id, errbuf, sizeof(errbuf));
 	if (rc < 0)
-		return gcs_error_set(err, rc, HR_FAIL, "remove NIC %s: netdev_del: %s", id,
-				     errbuf);
+		return gcs_error_set(err, rc, HR_FAIL, "remove NIC %s: netdev_del: %s", id, errbuf);
 	return 0;
 }
 

@@ -1,17 +1,28 @@
 /*
  * The VM suite: lcow's kernel and initrd under QEMU (TCG) with lcow's vhost-user vsock device,
  * driven through the launcher and libgcs: boot, negotiate, the boot-time ports, processes in the
- * utility VM, and a container on hot-added busybox layer disks with a blank scratch disk.
+ * utility VM, a container on hot-added busybox layer disks with a blank scratch disk, and
+ * virtio-net NICs (at boot on microvm, hot-plugged on q35) on taps and QEMU's user network in
+ * network namespaces of the test's own.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +31,7 @@
 #include <lcow/uvm.h>
 
 #include "layers.h"
+#include "uvm_internal.h"
 
 static struct layer_set layers;
 
@@ -529,6 +541,491 @@ static int count_procs(const char *name)
 	return atoi(buf);
 }
 
+/* ---- NICs ---- */
+
+#define BBSH "b=" BB "; "
+
+struct test_netns {
+	int orig; /* the test's namespace before */
+	ino_t ino; /* the new one's inode */
+};
+
+/* Moves the calling thread (and what it starts) into a new network namespace with lo up. */
+static void netns_enter_new(struct test_netns *ns)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	struct stat st;
+	int s;
+
+	ns->orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(ns->orig, 0);
+	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare: %s", strerror(errno));
+	ck_assert_int_eq(stat("/proc/thread-self/ns/net", &st), 0);
+	ns->ino = st.st_ino;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	ck_assert_int_eq(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	close(s);
+}
+
+/* How many tasks (threads of any process) are in the namespace with this inode. */
+static int tasks_in_netns(ino_t ino)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *p;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(proc);
+	while ((p = readdir(proc))) {
+		char path[300];
+		DIR *tasks;
+		struct dirent *t;
+		if (p->d_name[0] < '0' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", p->d_name);
+		tasks = opendir(path);
+		while (tasks && (t = readdir(tasks))) {
+			struct stat st;
+			if (t->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/ns/net", p->d_name,
+				 t->d_name);
+			if (stat(path, &st) == 0 && st.st_ino == ino)
+				n++;
+		}
+		if (tasks)
+			closedir(tasks);
+	}
+	closedir(proc);
+	return n;
+}
+
+/* Back to the test's namespace; nothing may be left in the new one. */
+static void netns_leave_checked(struct test_netns *ns)
+{
+	ck_assert_int_eq(setns(ns->orig, CLONE_NEWNET), 0);
+	close(ns->orig);
+	ck_assert_msg(tasks_in_netns(ns->ino) == 0, "%d tasks are left in the test's namespace",
+		      tasks_in_netns(ns->ino));
+}
+
+/* A tap device in the calling thread's namespace, as QEMU's tap backend wants it. */
+static int tap_create(const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "/dev/net/tun: %s", strerror(errno));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ck_assert_msg(ioctl(fd, TUNSETIFF, &ifr) == 0, "TUNSETIFF %s: %s", name, strerror(errno));
+	return fd;
+}
+
+/* Closes our end of the tap: with QEMU gone, the device goes too. */
+static void tap_close_checked(int fd, const char *name)
+{
+	close(fd);
+	for (int i = 0; i < 100 && if_nametoindex(name); i++)
+		usleep(10000);
+	ck_assert_msg(!if_nametoindex(name), "the tap %s is still there", name);
+}
+
+/* What QMP returns for a command (the caller's reference). */
+static json_t *qmp(struct lcow_uvm *u, const char *cmd)
+{
+	char errbuf[256];
+	json_t *r = NULL;
+
+	ck_assert_msg(uvm_qmp(u, cmd, -1, &r, errbuf, sizeof(errbuf)) == 0, "%s: %s", cmd, errbuf);
+	return r;
+}
+
+/* The MAC QEMU's NIC id has ("" when QEMU has no such NIC), from query-rx-filter. */
+static const char *qemu_nic_mac(struct lcow_uvm *u, const char *id, char *buf, size_t len)
+{
+	json_t *list = qmp(u, "{\"execute\":\"query-rx-filter\"}"), *f;
+	size_t i;
+
+	buf[0] = '\0';
+	json_array_foreach(list, i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+		if (name && !strcmp(name, id))
+			snprintf(buf, len, "%s", json_string_value(json_object_get(f, "main-mac")));
+	}
+	json_decref(list);
+	return buf;
+}
+
+/* QEMU's "info network". */
+static void info_network(struct lcow_uvm *u, char *buf, size_t len)
+{
+	json_t *r = qmp(u, "{\"execute\":\"human-monitor-command\","
+			   "\"arguments\":{\"command-line\":\"info network\"}}");
+
+	ck_assert(json_is_string(r));
+	snprintf(buf, len, "%s", json_string_value(r));
+	json_decref(r);
+}
+
+/* Waits until the guest's /sys/class/net does (or does not) list mac. */
+static void guest_sees_mac(struct gcs_bridge *b, const char *mac, bool present)
+{
+	char out[4096];
+
+	for (int i = 0; i < 100; i++) {
+		ck_assert_uint_eq(
+			run(b,
+			    (const char *const[]){ BB, "sh", "-c",
+						   BBSH "$b cat /sys/class/net/*/address", NULL },
+			    NULL, out, sizeof(out)),
+			0);
+		if (!!strstr(out, mac) == present)
+			return;
+		usleep(200000);
+	}
+	ck_assert_msg(0, "the guest %s %s: %s", present ? "never saw" : "still sees", mac, out);
+}
+
+static int qemus_of(const char *name)
+{
+	char pat[200];
+
+	snprintf(pat, sizeof(pat), "[q]emu-system-x86_64 .*%s/%s/", layers.dir, name);
+	return count_procs(pat);
+}
+
+/* A shell line for the guest that names the NIC with this MAC $n. */
+#define GUEST_NIC_BY_MAC(mac)                                                           \
+	BBSH "for d in /sys/class/net/*; do [ \"$($b cat $d/address)\" = " mac " ] && " \
+	     "n=${d##*/}; done; [ -n \"$n\" ] || exit 9; "
+
+/* Reads what 127.0.0.1:port answers, retrying while the guest's listener is not up yet. */
+static void read_forwarded(unsigned short port, const char *want)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char buf[256];
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 150; i++) {
+		size_t n = 0;
+		ssize_t r;
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct timeval tv = { .tv_sec = 10 };
+		ck_assert_int_ge(s, 0);
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			while (n < sizeof(buf) - 1 &&
+			       (r = read(s, buf + n, sizeof(buf) - 1 - n)) > 0)
+				n += (size_t)r;
+		close(s);
+		buf[n] = '\0';
+		if (strstr(buf, want))
+			return;
+		usleep(200000);
+	}
+	ck_assert_msg(0, "127.0.0.1:%u never answered %s", port, want);
+}
+
+#define USER_MAC "02:4c:43:00:00:01"
+#define TAP_MAC "02:4c:43:00:00:02"
+#define HOTPLUG_MAC "02:4c:43:00:00:03"
+#define FWD_PORT 18080
+
+/*
+ * microvm with a user-mode NIC (a forwarded port) and a tap NIC at boot, QEMU in a network
+ * namespace of the test: QEMU has both with their MACs, the guest sees both, the forwarded port
+ * reaches a listener in the guest, and hot-plug is refused.
+ */
+START_TEST(test_vm_nics_at_boot)
+{
+	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
+	const char *const fwd[] = { "tcp:127.0.0.1:18080-:80" };
+	struct test_netns ns;
+	struct lcow_uvm_nic nics[2] = {
+		{ .id = "user0",
+		  .mac = { 2, 0x4c, 0x43, 0, 0, 1 },
+		  .backend = LCOW_NIC_USER,
+		  .hostfwd = fwd,
+		  .n_hostfwd = 1 },
+		{ .id = "tap0", .mac = { 2, 0x4c, 0x43, 0, 0, 2 }, .backend = LCOW_NIC_TAP },
+	};
+	struct lcow_uvm_options o = {
+		.kernel = LCOW_KERNEL,
+		.initrd = LCOW_INITRD,
+		.vsock_device = LCOW_VSOCK,
+		.disks = &base,
+		.n_disks = 1,
+		.nics = nics,
+		.n_nics = 2,
+		.boot_timeout_ms = 90000,
+		.on_log = on_log,
+	};
+	struct gcs_error err = { 0 };
+	struct lcow_uvm_nic extra = nics[0];
+	char dir[128], mac[32], info[4096];
+	struct lcow_uvm *u = NULL;
+	struct gcs_bridge *b;
+
+	/* Both QEMU's user network and the tap live in a namespace of this test only. */
+	netns_enter_new(&ns);
+	nics[1].tap_fd = tap_create("lcowtap0");
+	snprintf(dir, sizeof(dir), "%s/nics", layers.dir);
+	o.state_dir = dir;
+	ck_assert_msg(lcow_uvm_start(&o, &u, &err) == 0, "boot: %s", err.message);
+	fprintf(stderr,
+		"vm nics (microvm, a user and a tap NIC): negotiated %d ms after QEMU started\n",
+		lcow_uvm_boot_ms(u));
+	b = lcow_uvm_bridge(u);
+
+	ck_assert_str_eq(qemu_nic_mac(u, "user0", mac, sizeof(mac)), USER_MAC);
+	ck_assert_str_eq(qemu_nic_mac(u, "tap0", mac, sizeof(mac)), TAP_MAC);
+	info_network(u, info, sizeof(info));
+	ck_assert_msg(strstr(info, "type=user") && strstr(info, "type=tap") &&
+			      strstr(info, "model=virtio-net-device"),
+		      "%s", info);
+
+	/* virtio_net bound both in the guest. */
+	ck_assert_msg(gcs_add_scsi_layer(b, 0, 1, "/run/mounts/scsi/m0", true, &err) == 0, "%s",
+		      err.message);
+	guest_sees_mac(b, USER_MAC, true);
+	guest_sees_mac(b, TAP_MAC, true);
+
+	/* The forwarded port: 127.0.0.1:18080 here is the guest's 10.0.2.15:80. */
+	{
+		static const char *argv[] = {
+			BB, "sh", "-c",
+			GUEST_NIC_BY_MAC(USER_MAC) "$b ip addr add " LCOW_USERNET_GUEST
+						   "/24 dev $n && $b ip link set $n up && "
+						   "echo hello-through-hostfwd | $b nc -l -p 80",
+			NULL
+		};
+		struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 4 };
+		struct gcs_exec_options eo = { .params = &pp };
+		struct gcs_process *p;
+		uint32_t code;
+		ck_assert_msg(gcs_process_exec(b, &eo, &p, &err) == 0, "%s", err.message);
+		read_forwarded(FWD_PORT, "hello-through-hostfwd");
+		ck_assert_int_eq(gcs_process_wait(p, 60000, &code, &err), 0);
+		ck_assert_uint_eq(code, 0);
+		gcs_process_free(p);
+	}
+
+	/* No hot-plug on microvm. */
+	extra.id = "user1";
+	extra.mac[5] = 9;
+	ck_assert_int_eq(lcow_uvm_add_nic(u, &extra, &err), -EOPNOTSUPP);
+	ck_assert_msg(strstr(err.message, "give NICs at boot on microvm"), "%s", err.message);
+	ck_assert_int_eq(lcow_uvm_remove_nic(u, "tap0", &err), -EOPNOTSUPP);
+
+	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 1, "/run/mounts/scsi/m0", &err) == 0, "%s",
+		      err.message);
+	lcow_uvm_stop(u);
+	ck_assert_int_eq(qemus_of("nics"), 0);
+	tap_close_checked(nics[1].tap_fd, "lcowtap0");
+	netns_leave_checked(&ns);
+}
+END_TEST
+
+/*
+ * q35 with hotplug: a tap NIC hot-added, seen by QEMU and the guest, then removed and gone; the
+ * VM outlives its launcher (a child process that exits) and is adopted with its NIC, which the
+ * adopter removes; then a user-mode NIC hot-added in its place.
+ */
+START_TEST(test_vm_nic_hotplug)
+{
+	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
+	const char *const fwd[] = { "tcp:127.0.0.1:18081-:80" };
+	struct test_netns ns;
+	struct lcow_uvm_nic tap = { .id = "hp0",
+				    .mac = { 2, 0x4c, 0x43, 0, 0, 3 },
+				    .backend = LCOW_NIC_TAP };
+	struct lcow_uvm_nic user = { .id = "hp1",
+				     .mac = { 2, 0x4c, 0x43, 0, 0, 4 },
+				     .backend = LCOW_NIC_USER,
+				     .hostfwd = fwd,
+				     .n_hostfwd = 1 };
+	struct lcow_uvm_options o = {
+		.kernel = LCOW_KERNEL,
+		.initrd = LCOW_INITRD,
+		.vsock_device = LCOW_VSOCK,
+		.disks = &base,
+		.n_disks = 1,
+		.hotplug = true,
+		.outlive_caller = true,
+		.boot_timeout_ms = 90000,
+		.on_log = on_log,
+	};
+	struct gcs_error err = { 0 };
+	char dir[128], mac[32];
+	struct lcow_uvm *u = NULL;
+	struct gcs_bridge *b;
+	pid_t child;
+	int status;
+
+	netns_enter_new(&ns);
+	tap.tap_fd = tap_create("lcowtap1");
+	snprintf(dir, sizeof(dir), "%s/hotplug", layers.dir);
+	o.state_dir = dir;
+
+	/* The first launcher: boots, hot-adds the tap NIC, mounts the layer, and dies. */
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		int rc = lcow_uvm_start(&o, &u, &err);
+		if (rc == 0)
+			fprintf(stderr, "vm hotplug (q35): negotiated %d ms after QEMU started\n",
+				lcow_uvm_boot_ms(u));
+		if (rc == 0)
+			rc = lcow_uvm_add_nic(u, &tap, &err);
+		if (rc == 0)
+			rc = gcs_add_scsi_layer(lcow_uvm_bridge(u), 0, 1, "/run/mounts/scsi/m0",
+						true, &err);
+		if (rc < 0)
+			fprintf(stderr, "first launcher: %s\n", err.message);
+		if (rc < 0 && u)
+			lcow_uvm_stop(u);
+		_exit(rc < 0 ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "first launcher: 0x%x",
+		      status);
+	ck_assert_msg(lcow_uvm_adopt(&o, &u, &err) == 0, "adopt: %s", err.message);
+	b = lcow_uvm_bridge(u);
+
+	/* The adopted VM has the NIC, in QEMU and in the guest. */
+	ck_assert_str_eq(qemu_nic_mac(u, "hp0", mac, sizeof(mac)), HOTPLUG_MAC);
+	guest_sees_mac(b, HOTPLUG_MAC, true);
+	/* The same id again, and bad input, change nothing. */
+	ck_assert_int_eq(lcow_uvm_add_nic(u, &tap, &err), -EEXIST);
+	{
+		const char *const bad[] = { "tcp::18082-:80,smb=/etc" };
+		struct lcow_uvm_nic n = user;
+		n.hostfwd = bad;
+		ck_assert_int_eq(lcow_uvm_add_nic(u, &n, &err), -EINVAL);
+		ck_assert_msg(strstr(err.message, "hostfwd"), "%s", err.message);
+	}
+	ck_assert_msg(lcow_uvm_remove_nic(u, "nosuchnic", &err) == -ENOENT, "%s", err.message);
+
+	/* Removed: gone from QEMU and from the guest. */
+	ck_assert_msg(lcow_uvm_remove_nic(u, "hp0", &err) == 0, "%s", err.message);
+	ck_assert_str_eq(qemu_nic_mac(u, "hp0", mac, sizeof(mac)), "");
+	guest_sees_mac(b, HOTPLUG_MAC, false);
+
+	/* A user-mode NIC in the free port, its forwarded port reaching the guest. */
+	ck_assert_msg(lcow_uvm_add_nic(u, &user, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(qemu_nic_mac(u, "hp1", mac, sizeof(mac)), "02:4c:43:00:00:04");
+	guest_sees_mac(b, "02:4c:43:00:00:04", true);
+	{
+		static const char *argv[] = {
+			BB, "sh", "-c",
+			GUEST_NIC_BY_MAC(
+				"02:4c:43:00:00:04") "$b ip addr add " LCOW_USERNET_GUEST
+						     "/24 dev $n && $b ip link set $n up && "
+						     "echo hello-hot-plugged | $b nc -l -p 80",
+			NULL
+		};
+		struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 4 };
+		struct gcs_exec_options eo = { .params = &pp };
+		struct gcs_process *p;
+		uint32_t code;
+		ck_assert_msg(gcs_process_exec(b, &eo, &p, &err) == 0, "%s", err.message);
+		read_forwarded(18081, "hello-hot-plugged");
+		ck_assert_int_eq(gcs_process_wait(p, 60000, &code, &err), 0);
+		ck_assert_uint_eq(code, 0);
+		gcs_process_free(p);
+	}
+	ck_assert_msg(lcow_uvm_remove_nic(u, "hp1", &err) == 0, "%s", err.message);
+	ck_assert_str_eq(qemu_nic_mac(u, "hp1", mac, sizeof(mac)), "");
+
+	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 1, "/run/mounts/scsi/m0", &err) == 0, "%s",
+		      err.message);
+	lcow_uvm_stop(u);
+	ck_assert_int_eq(qemus_of("hotplug"), 0);
+	tap_close_checked(tap.tap_fd, "lcowtap1");
+	netns_leave_checked(&ns);
+}
+END_TEST
+
+/* Bad NICs fail the start with -EINVAL and a message naming the fault; nothing starts. */
+START_TEST(test_vm_nic_bad_input)
+{
+	char dir[128];
+	const char *const comma[] = { "tcp::18080-:80,guestfwd=tcp:10.0.2.9:1-cmd:sh" };
+	const char *const eq[] = { "tcp::18080-:80=x" };
+	const char *const no_port[] = { "tcp:127.0.0.1:-:80" };
+	int pipefd[2];
+	struct {
+		struct lcow_uvm_nic nic[2];
+		size_t n;
+		const char *says;
+	} cases[] = {
+		{ { { .id = "bad,id", .mac = { 2, 0, 0, 0, 0, 1 } } }, 1, "is not one of" },
+		{ { { .id = "", .mac = { 2, 0, 0, 0, 0, 1 } } }, 1, "needs an id" },
+		{ { { .id = "0nic", .mac = { 2, 0, 0, 0, 0, 1 } } }, 1, "begin with a letter" },
+		{ { { .id = "scsi0", .mac = { 2, 0, 0, 0, 0, 1 } } }, 1, "taken by the launcher" },
+		{ { { .id = "a23456789012345678901234567890123", .mac = { 2, 0, 0, 0, 0, 1 } } },
+		  1,
+		  "longer than" },
+		{ { { .id = "n", .mac = { 2, 0, 0, 0, 0, 1 }, .hostfwd = comma, .n_hostfwd = 1 } },
+		  1,
+		  "hostfwd" },
+		{ { { .id = "n", .mac = { 2, 0, 0, 0, 0, 1 }, .hostfwd = eq, .n_hostfwd = 1 } },
+		  1,
+		  "hostfwd" },
+		{ { { .id = "n",
+		      .mac = { 2, 0, 0, 0, 0, 1 },
+		      .hostfwd = no_port,
+		      .n_hostfwd = 1 } },
+		  1,
+		  "hostfwd" },
+		{ { { .id = "n", .mac = { 1, 0, 0, 0, 0, 1 } } }, 1, "unicast" },
+		{ { { .id = "n", .mac = { 0 } } }, 1, "unicast" },
+		{ { { .id = "n", .mac = { 2, 0, 0, 0, 0, 1 } },
+		    { .id = "n", .mac = { 2, 0, 0, 0, 0, 2 } } },
+		  2,
+		  "two NICs" },
+		{ { { .id = "n",
+		      .mac = { 2, 0, 0, 0, 0, 1 },
+		      .backend = LCOW_NIC_TAP,
+		      .tap_fd = -1 } },
+		  1,
+		  "not open" },
+		{ { { .id = "n", .mac = { 2, 0, 0, 0, 0, 1 }, .backend = LCOW_NIC_TAP } },
+		  1,
+		  "not an attached tap" },
+		{ { { .id = "n", .mac = { 2, 0, 0, 0, 0, 1 }, .backend = 7 } }, 1, "backend" },
+	};
+
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	cases[12].nic[0].tap_fd = pipefd[0];
+	snprintf(dir, sizeof(dir), "%s/badnic", layers.dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct lcow_uvm_options o = {
+			.state_dir = dir,
+			.kernel = LCOW_KERNEL,
+			.initrd = LCOW_INITRD,
+			.vsock_device = LCOW_VSOCK,
+			.nics = cases[i].nic,
+			.n_nics = cases[i].n,
+		};
+		struct gcs_error err = { 0 };
+		struct lcow_uvm *u = NULL;
+		int rc = lcow_uvm_start(&o, &u, &err);
+		/* A closed fd is -EBADF, like any call given one. */
+		ck_assert_msg(rc == (cases[i].nic[0].tap_fd == -1 ? -EBADF : -EINVAL),
+			      "case %zu: %d %s", i, rc, err.message);
+		ck_assert_msg(strstr(err.message, cases[i].says), "case %zu: %s", i, err.message);
+		ck_assert_ptr_null(u);
+		ck_assert_msg(access(dir, F_OK) < 0 && errno == ENOENT, "case %zu started", i);
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	ck_assert_int_eq(qemus_of("badnic"), 0);
+}
+END_TEST
+
 int main(void)
 {
 	struct gcs_error err = { 0 };
@@ -552,6 +1049,12 @@ int main(void)
 	tcase_add_test(tc, test_vm_container);
 	tcase_add_test(tc, test_vm_vsock_streams);
 	tcase_add_test(tc, test_vm_pmem);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("nic");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_vm_nic_bad_input);
+	tcase_add_test(tc, test_vm_nics_at_boot);
+	tcase_add_test(tc, test_vm_nic_hotplug);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -9,7 +9,8 @@
 
 #include "qmp.h"
 
-/* NICs on QEMU's command line at the most (microvm has few virtio-mmio transports). */
+/* NICs on QEMU's command line at the most (microvm's 24 virtio-mmio transports also carry vsock
+ * and the SCSI controllers). */
 #define UVM_MAX_NICS 8
 /* Free PCIe root ports of a hotplug VM, beyond one for each boot-time NIC. */
 #define UVM_HOTPLUG_PORTS 8

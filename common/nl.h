@@ -92,8 +92,8 @@ struct nlh_route {
 
 int nlh_route_add(struct nlh *h, const struct nlh_route *r);
 /* Each unicast route of the main table through the link (ifindex 0: every link). */
-int nlh_route_list(struct nlh *h, int ifindex,
-		   int (*fn)(void *user, const struct nlh_route *r), void *user);
+int nlh_route_list(struct nlh *h, int ifindex, int (*fn)(void *user, const struct nlh_route *r),
+		   void *user);
 /* "from src/src_len lookup table" at priority. */
 int nlh_rule_add(struct nlh *h, const struct nlh_ip *src, unsigned src_len, unsigned table,
 		 unsigned priority);
@@ -102,7 +102,8 @@ int nlh_rule_add(struct nlh *h, const struct nlh_ip *src, unsigned src_len, unsi
 
 /*
  * Everything arriving on from_ifindex leaves through to_ifindex: an ingress qdisc on from and a
- * matchall filter with a mirred egress redirect (kata's "tcfilter" model). Call it both ways
+ * u32 match-all filter with a mirred egress redirect (kata's "tcfilter" model; u32 rather
+ * than matchall, which not every kernel has). Call it both ways
  * to join two links.
  */
 int nlh_redirect(struct nlh *h, int from_ifindex, int to_ifindex);

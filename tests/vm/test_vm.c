@@ -421,70 +421,138 @@ static json_t *container_spec(const char *rootfs)
 			 "type", "ipc", "type", "uts", "type", "mount");
 }
 
-START_TEST(test_vm_container)
+/* Guest paths of container cid: its bundle (and scratch disk mount), rootfs, overlay scratch. */
+struct ctr_paths {
+	char dir[64], rootfs[80], scratch[96];
+};
+
+static void ctr_paths(const char *cid, struct ctr_paths *p)
 {
-	char scratch_img[160], out[4096];
-	struct gcs_error err = { 0 };
-	struct lcow_uvm *u = boot("ctr", NULL, 0);
+	snprintf(p->dir, sizeof(p->dir), "/run/gcs/c/%s", cid);
+	snprintf(p->rootfs, sizeof(p->rootfs), "%s/rootfs", p->dir);
+	snprintf(p->scratch, sizeof(p->scratch), "%s/scratch/%s", p->dir, cid);
+}
+
+/*
+ * As HCS does before the guest requests: hot-adds the read-only layer images (LUNs 1..n, the
+ * bottom one first, mounted at /run/mounts/scsi/m<lun-1>) and a blank scratch disk of
+ * scratch_size (LUN n+1, an image under the VM's state directory dir), then combines them into
+ * cid's rootfs.
+ */
+static void rootfs_up(struct lcow_uvm *u, const char *dir, const char *cid,
+		      const char *const *images, unsigned n, const char *scratch_size)
+{
 	struct gcs_bridge *b = lcow_uvm_bridge(u);
-	const char *cid = "c1";
-	const char *ctr_dir = "/run/gcs/c/c1";
-	const char *rootfs = "/run/gcs/c/c1/rootfs";
-	const char *scratch = "/run/gcs/c/c1/scratch/c1";
-	const char *const lowers[] = { "/run/mounts/scsi/m1", "/run/mounts/scsi/m0" };
-	struct gcs_stdio stdio[3] = { { 0 }, { GCS_STDIO_SOCKET, -1 }, { 0 } };
-	struct gcs_process *init, *p;
-	json_t *spec, *proc;
-	uint32_t code;
+	struct gcs_error err = { 0 };
+	char scratch_img[160], cmd[300], mounts[4][32];
+	const char *lowers[4];
+	struct ctr_paths cp;
+
+	ck_assert_uint_le(n, 4);
+	ctr_paths(cid, &cp);
+	snprintf(scratch_img, sizeof(scratch_img), "%s/%s/scratch-%s.img", layers.dir, dir, cid);
+	snprintf(cmd, sizeof(cmd), "truncate -s %s %s", scratch_size, scratch_img);
+	ck_assert_int_eq(system(cmd), 0);
+	for (unsigned i = 0; i < n; i++) {
+		const struct lcow_uvm_disk d = { images[i], true, 0, i + 1 };
+		ck_assert_msg(lcow_uvm_add_disk(u, &d, &err) == 0, "%s", err.message);
+		snprintf(mounts[i], sizeof(mounts[i]), "/run/mounts/scsi/m%u", i);
+		ck_assert_msg(gcs_add_scsi_layer(b, 0, (uint8_t)(i + 1), mounts[i], true, &err) ==
+				      0,
+			      "%s", err.message);
+		lowers[n - 1 - i] = mounts[i];
+	}
+	{
+		const struct lcow_uvm_disk d = { scratch_img, false, 0, n + 1 };
+		ck_assert_msg(lcow_uvm_add_disk(u, &d, &err) == 0, "%s", err.message);
+	}
+	ck_assert_msg(gcs_add_scratch_disk(b, 0, (uint8_t)(n + 1), cp.dir, &err) == 0, "%s",
+		      err.message);
+	ck_assert_msg(gcs_combine_layers(b, cid, cp.rootfs, lowers, n, cp.scratch, &err) == 0, "%s",
+		      err.message);
+}
+
+/* Teardown in the V1 shim's order (the container's init has exited), then the disks leave. */
+static void rootfs_down(struct lcow_uvm *u, const char *cid, unsigned n)
+{
+	struct gcs_bridge *b = lcow_uvm_bridge(u);
+	struct gcs_error err = { 0 };
+	struct ctr_paths cp;
+
+	ctr_paths(cid, &cp);
+	ck_assert_msg(gcs_uncombine_layers(b, cp.rootfs, &err) == 0, "%s", err.message);
+	ck_assert_msg(gcs_delete_container_state(b, cid, &err) == 0, "%s", err.message);
+	ck_assert_msg(gcs_remove_scsi_disk(b, 0, (uint8_t)(n + 1), cp.dir, &err) == 0, "%s",
+		      err.message);
+	for (unsigned i = n; i-- > 0;) {
+		char m[32];
+		snprintf(m, sizeof(m), "/run/mounts/scsi/m%u", i);
+		ck_assert_msg(gcs_remove_scsi_disk(b, 0, (uint8_t)(i + 1), m, &err) == 0, "%s",
+			      err.message);
+	}
+	for (unsigned lun = 1; lun <= n + 1; lun++)
+		ck_assert_msg(lcow_uvm_remove_disk(u, 0, lun, &err) == 0, "%s", err.message);
+}
+
+/* Reads fd into out until want shows up in it. */
+static void read_until(int fd, const char *want, char *out, size_t len, int timeout_ms)
+{
 	size_t n = 0;
 
-	/* Hot-add the layers and a blank scratch disk, as HCS does before the guest requests. */
-	snprintf(scratch_img, sizeof(scratch_img), "%s/ctr/scratch.img", layers.dir);
-	{
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "truncate -s 64M %s", scratch_img);
-		ck_assert_int_eq(system(cmd), 0);
+	out[0] = '\0';
+	while (!strstr(out, want)) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+		ck_assert_msg(poll(&pf, 1, timeout_ms) == 1, "no %s yet: %s", want, out);
+		r = read(fd, out + n, len - 1 - n);
+		ck_assert_msg(r > 0, "EOF before %s: %s", want, out);
+		n += (size_t)r;
+		out[n] = '\0';
 	}
-	{
-		const struct lcow_uvm_disk d[] = { { layers.base, true, 0, 1 },
-						   { layers.upper, true, 0, 2 },
-						   { scratch_img, false, 0, 3 } };
-		for (size_t i = 0; i < 3; i++)
-			ck_assert_msg(lcow_uvm_add_disk(u, &d[i], &err) == 0, "%s", err.message);
-	}
-	ck_assert_msg(gcs_add_scsi_layer(b, 0, 1, "/run/mounts/scsi/m0", true, &err) == 0, "%s",
-		      err.message);
-	ck_assert_msg(gcs_add_scsi_layer(b, 0, 2, "/run/mounts/scsi/m1", true, &err) == 0, "%s",
-		      err.message);
-	ck_assert_msg(gcs_add_scratch_disk(b, 0, 3, ctr_dir, &err) == 0, "%s", err.message);
-	ck_assert_msg(gcs_combine_layers(b, cid, rootfs, lowers, 2, scratch, &err) == 0, "%s",
-		      err.message);
-	spec = container_spec(rootfs);
-	ck_assert_msg(gcs_create_container_spec(b, cid, ctr_dir, spec, scratch, &err) == 0, "%s",
+}
+
+/* Creates and starts container cid from spec, its init's stdout a socket. */
+static struct gcs_process *ctr_start(struct gcs_bridge *b, const char *cid, json_t *spec)
+{
+	struct gcs_stdio stdio[3] = { { 0 }, { GCS_STDIO_SOCKET, -1 }, { 0 } };
+	struct gcs_error err = { 0 };
+	struct gcs_process *init;
+	struct ctr_paths cp;
+
+	ctr_paths(cid, &cp);
+	ck_assert_msg(gcs_create_container_spec(b, cid, cp.dir, spec, cp.scratch, &err) == 0, "%s",
 		      err.message);
 	json_decref(spec);
 	ck_assert_int_eq(gcs_start_container(b, cid, &err), 0);
 	ck_assert_msg(gcs_start_init(b, cid, stdio, &init, &err) == 0, "%s", err.message);
-	while (!strstr(out, "ready")) {
-		struct pollfd pf = { .fd = gcs_process_stdio_fd(init, GCS_STDOUT),
-				     .events = POLLIN };
-		ssize_t r;
-		ck_assert_msg(poll(&pf, 1, 60000) == 1, "the init printed: %s", out);
-		r = read(pf.fd, out + n, sizeof(out) - 1 - n);
-		ck_assert_int_gt(r, 0);
-		n += (size_t)r;
-		out[n] = '\0';
-	}
+	return init;
+}
+
+START_TEST(test_vm_container)
+{
+	char out[4096];
+	struct gcs_error err = { 0 };
+	struct lcow_uvm *u = boot("ctr", NULL, 0);
+	struct gcs_bridge *b = lcow_uvm_bridge(u);
+	const char *cid = "c1";
+	const char *const images[] = { layers.base, layers.upper };
+	struct gcs_stdio stdio[3] = { { 0 }, { GCS_STDIO_SOCKET, -1 }, { 0 } };
+	struct gcs_process *init, *p;
+	json_t *proc;
+	uint32_t code;
+	size_t n = 0;
+
+	rootfs_up(u, "ctr", cid, images, 2, "64M");
+	init = ctr_start(b, cid, container_spec("/run/gcs/c/c1/rootfs"));
+	read_until(gcs_process_stdio_fd(init, GCS_STDOUT), "ready", out, sizeof(out), 60000);
 	ck_assert_msg(strstr(out, LAYERS_UPPER_TEXT), "%s", out);
 
 	/* An exec: the whited-out base file is gone. */
 	proc = json_pack("{s:[sss], s:s, s:[s]}", "args", "/bin/sh", "-c",
 			 "test -e " LAYERS_WHITED_OUT " && echo present || echo whited-out", "cwd",
 			 "/", "env", "PATH=/bin");
-	stdio[1].mode = GCS_STDIO_SOCKET;
 	ck_assert_msg(gcs_container_exec(b, cid, proc, stdio, &p, &err) == 0, "%s", err.message);
 	json_decref(proc);
-	n = 0;
 	for (ssize_t r;
 	     (r = read(gcs_process_stdio_fd(p, GCS_STDOUT), out + n, sizeof(out) - 1 - n)) > 0;)
 		n += (size_t)r;
@@ -511,16 +579,7 @@ START_TEST(test_vm_container)
 	ck_assert_str_eq(ev.last_type, "GracefulExit");
 	ck_assert_str_eq(ev.last_id, cid);
 
-	/* Teardown in the V1 shim's order, then the disks leave the VM. */
-	ck_assert_msg(gcs_uncombine_layers(b, rootfs, &err) == 0, "%s", err.message);
-	ck_assert_msg(gcs_delete_container_state(b, cid, &err) == 0, "%s", err.message);
-	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 3, ctr_dir, &err) == 0, "%s", err.message);
-	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 2, "/run/mounts/scsi/m1", &err) == 0, "%s",
-		      err.message);
-	ck_assert_msg(gcs_remove_scsi_disk(b, 0, 1, "/run/mounts/scsi/m0", &err) == 0, "%s",
-		      err.message);
-	for (unsigned lun = 1; lun <= 3; lun++)
-		ck_assert_msg(lcow_uvm_remove_disk(u, 0, lun, &err) == 0, "%s", err.message);
+	rootfs_down(u, cid, 2);
 	lcow_uvm_stop(u);
 }
 END_TEST

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -31,6 +30,8 @@
 #include <lcow/uvm.h>
 
 #include "layers.h"
+#include "nl.h"
+#include "timeutil.h"
 #include "uvm_internal.h"
 
 static struct layer_set layers;
@@ -73,24 +74,30 @@ static void on_notification(void *user, const struct gcs_proto_notification *n)
 	pthread_mutex_unlock(&ev.lock);
 }
 
-static struct lcow_uvm *boot(const char *name, const struct lcow_uvm_disk *disks, size_t n)
+/* The suite's VM options: state directory <layers.dir>/<name> (written to dir), our images. */
+static struct lcow_uvm_options vm_options(char dir[128], const char *name)
 {
-	char dir[128];
-	struct lcow_uvm_options o = {
+	snprintf(dir, 128, "%s/%s", layers.dir, name);
+	return (struct lcow_uvm_options){
 		.state_dir = dir,
 		.kernel = LCOW_KERNEL,
 		.initrd = LCOW_INITRD,
 		.vsock_device = LCOW_VSOCK,
-		.disks = disks,
-		.n_disks = n,
 		.boot_timeout_ms = 90000,
 		.on_log = on_log,
-		.on_notification = on_notification,
 	};
+}
+
+static struct lcow_uvm *boot(const char *name, const struct lcow_uvm_disk *disks, size_t n)
+{
+	char dir[128];
+	struct lcow_uvm_options o = vm_options(dir, name);
 	struct gcs_error err = { 0 };
 	struct lcow_uvm *u = NULL;
 
-	snprintf(dir, sizeof(dir), "%s/%s", layers.dir, name);
+	o.disks = disks;
+	o.n_disks = n;
+	o.on_notification = on_notification;
 	ck_assert_msg(lcow_uvm_start(&o, &u, &err) == 0, "boot: %s", err.message);
 	fprintf(stderr, "vm %s: negotiated %d ms after QEMU started\n", name, lcow_uvm_boot_ms(u));
 	return u;
@@ -345,18 +352,7 @@ START_TEST(test_vm_pmem)
 	char dir[128], out[4096];
 	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
 	const struct lcow_uvm_pmem pm = { layers.upper };
-	struct lcow_uvm_options o = {
-		.state_dir = dir,
-		.kernel = LCOW_KERNEL,
-		.initrd = LCOW_INITRD,
-		.vsock_device = LCOW_VSOCK,
-		.disks = &base,
-		.n_disks = 1,
-		.pmem = &pm,
-		.n_pmem = 1,
-		.boot_timeout_ms = 90000,
-		.on_log = on_log,
-	};
+	struct lcow_uvm_options o = vm_options(dir, "pmem");
 	struct gcs_error err = { 0 };
 	struct gcs_proto_vpmem_mapping map = { 0, 0 };
 	struct gcs_proto_modify_req req = {
@@ -370,7 +366,10 @@ START_TEST(test_vm_pmem)
 	char mapped[96];
 	struct stat st;
 
-	snprintf(dir, sizeof(dir), "%s/pmem", layers.dir);
+	o.disks = &base;
+	o.n_disks = 1;
+	o.pmem = &pm;
+	o.n_pmem = 1;
 	ck_assert_msg(lcow_uvm_start(&o, &u, &err) == 0, "boot: %s", err.message);
 	fprintf(stderr, "vm pmem (q35): negotiated %d ms after QEMU started\n",
 		lcow_uvm_boot_ms(u));
@@ -673,12 +672,9 @@ static void netns_leave_checked(struct test_netns *ns)
 /* A tap device in the calling thread's namespace, as QEMU's tap backend wants it. */
 static int tap_create(const char *name)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	int fd = -1, rc = nlh_tap_open(-1, name, &fd);
 
-	ck_assert_msg(fd >= 0, "/dev/net/tun: %s", strerror(errno));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	ck_assert_msg(ioctl(fd, TUNSETIFF, &ifr) == 0, "TUNSETIFF %s: %s", name, strerror(errno));
+	ck_assert_msg(rc == 0, "tap %s: %s", name, strerror(-rc));
 	return fd;
 }
 
@@ -755,11 +751,6 @@ static int qemus_of(const char *name)
 	return count_procs(pat);
 }
 
-/* A shell line for the guest that names the NIC with this MAC $n. */
-#define GUEST_NIC_BY_MAC(mac)                                                           \
-	BBSH "for d in /sys/class/net/*; do [ \"$($b cat $d/address)\" = " mac " ] && " \
-	     "n=${d##*/}; done; [ -n \"$n\" ] || exit 9; "
-
 /* Reads what 127.0.0.1:port answers, retrying while the guest's listener is not up yet. */
 static void read_forwarded(unsigned short port, const char *want)
 {
@@ -787,6 +778,34 @@ static void read_forwarded(unsigned short port, const char *want)
 	ck_assert_msg(0, "127.0.0.1:%u never answered %s", port, want);
 }
 
+/*
+ * The guest's NIC with this MAC gets the user network's address and answers word once on port
+ * 80, which QEMU forwards from 127.0.0.1:host_port here.
+ */
+static void hostfwd_check(struct gcs_bridge *b, const char *mac, unsigned short host_port,
+			  const char *word)
+{
+	char script[512];
+	const char *argv[] = { BB, "sh", "-c", script, NULL };
+	struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 4 };
+	struct gcs_exec_options eo = { .params = &pp };
+	struct gcs_error err = { 0 };
+	struct gcs_process *p;
+	uint32_t code;
+
+	snprintf(script, sizeof(script),
+		 BBSH "for d in /sys/class/net/*; do [ \"$($b cat $d/address)\" = %s ] && "
+		      "n=${d##*/}; done; [ -n \"$n\" ] || exit 9; "
+		      "$b ip addr add %s/%d dev $n && $b ip link set $n up && "
+		      "echo %s | $b nc -l -p 80",
+		 mac, LCOW_USERNET_GUEST, LCOW_USERNET_PREFIX, word);
+	ck_assert_msg(gcs_process_exec(b, &eo, &p, &err) == 0, "%s", err.message);
+	read_forwarded(host_port, word);
+	ck_assert_int_eq(gcs_process_wait(p, 60000, &code, &err), 0);
+	ck_assert_uint_eq(code, 0);
+	gcs_process_free(p);
+}
+
 #define USER_MAC "02:4c:43:00:00:01"
 #define TAP_MAC "02:4c:43:00:00:02"
 #define HOTPLUG_MAC "02:4c:43:00:00:03"
@@ -810,28 +829,20 @@ START_TEST(test_vm_nics_at_boot)
 		  .n_hostfwd = 1 },
 		{ .id = "tap0", .mac = { 2, 0x4c, 0x43, 0, 0, 2 }, .backend = LCOW_NIC_TAP },
 	};
-	struct lcow_uvm_options o = {
-		.kernel = LCOW_KERNEL,
-		.initrd = LCOW_INITRD,
-		.vsock_device = LCOW_VSOCK,
-		.disks = &base,
-		.n_disks = 1,
-		.nics = nics,
-		.n_nics = 2,
-		.boot_timeout_ms = 90000,
-		.on_log = on_log,
-	};
+	char dir[128], mac[32], info[4096];
+	struct lcow_uvm_options o = vm_options(dir, "nics");
 	struct gcs_error err = { 0 };
 	struct lcow_uvm_nic extra = nics[0];
-	char dir[128], mac[32], info[4096];
 	struct lcow_uvm *u = NULL;
 	struct gcs_bridge *b;
 
 	/* Both QEMU's user network and the tap live in a namespace of this test only. */
 	netns_enter_new(&ns);
 	nics[1].tap_fd = tap_create("lcowtap0");
-	snprintf(dir, sizeof(dir), "%s/nics", layers.dir);
-	o.state_dir = dir;
+	o.disks = &base;
+	o.n_disks = 1;
+	o.nics = nics;
+	o.n_nics = 2;
 	ck_assert_msg(lcow_uvm_start(&o, &u, &err) == 0, "boot: %s", err.message);
 	fprintf(stderr,
 		"vm nics (microvm, a user and a tap NIC): negotiated %d ms after QEMU started\n",
@@ -852,24 +863,7 @@ START_TEST(test_vm_nics_at_boot)
 	guest_sees_mac(b, TAP_MAC, true);
 
 	/* The forwarded port: 127.0.0.1:18080 here is the guest's 10.0.2.15:80. */
-	{
-		static const char *argv[] = {
-			BB, "sh", "-c",
-			GUEST_NIC_BY_MAC(USER_MAC) "$b ip addr add " LCOW_USERNET_GUEST
-						   "/24 dev $n && $b ip link set $n up && "
-						   "echo hello-through-hostfwd | $b nc -l -p 80",
-			NULL
-		};
-		struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 4 };
-		struct gcs_exec_options eo = { .params = &pp };
-		struct gcs_process *p;
-		uint32_t code;
-		ck_assert_msg(gcs_process_exec(b, &eo, &p, &err) == 0, "%s", err.message);
-		read_forwarded(FWD_PORT, "hello-through-hostfwd");
-		ck_assert_int_eq(gcs_process_wait(p, 60000, &code, &err), 0);
-		ck_assert_uint_eq(code, 0);
-		gcs_process_free(p);
-	}
+	hostfwd_check(b, USER_MAC, FWD_PORT, "hello-through-hostfwd");
 
 	/* No hot-plug on microvm. */
 	extra.id = "user1";
@@ -905,19 +899,9 @@ START_TEST(test_vm_nic_hotplug)
 				     .backend = LCOW_NIC_USER,
 				     .hostfwd = fwd,
 				     .n_hostfwd = 1 };
-	struct lcow_uvm_options o = {
-		.kernel = LCOW_KERNEL,
-		.initrd = LCOW_INITRD,
-		.vsock_device = LCOW_VSOCK,
-		.disks = &base,
-		.n_disks = 1,
-		.hotplug = true,
-		.outlive_caller = true,
-		.boot_timeout_ms = 90000,
-		.on_log = on_log,
-	};
-	struct gcs_error err = { 0 };
 	char dir[128], mac[32];
+	struct lcow_uvm_options o = vm_options(dir, "hotplug");
+	struct gcs_error err = { 0 };
 	struct lcow_uvm *u = NULL;
 	struct gcs_bridge *b;
 	pid_t child;
@@ -925,8 +909,10 @@ START_TEST(test_vm_nic_hotplug)
 
 	netns_enter_new(&ns);
 	tap.tap_fd = tap_create("lcowtap1");
-	snprintf(dir, sizeof(dir), "%s/hotplug", layers.dir);
-	o.state_dir = dir;
+	o.disks = &base;
+	o.n_disks = 1;
+	o.hotplug = true;
+	o.outlive_caller = true;
 
 	/* The first launcher: boots, hot-adds the tap NIC, mounts the layer, and dies. */
 	child = fork();
@@ -976,25 +962,7 @@ START_TEST(test_vm_nic_hotplug)
 	ck_assert_msg(lcow_uvm_add_nic(u, &user, &err) == 0, "%s", err.message);
 	ck_assert_str_eq(qemu_nic_mac(u, "hp1", mac, sizeof(mac)), "02:4c:43:00:00:04");
 	guest_sees_mac(b, "02:4c:43:00:00:04", true);
-	{
-		static const char *argv[] = {
-			BB, "sh", "-c",
-			GUEST_NIC_BY_MAC(
-				"02:4c:43:00:00:04") "$b ip addr add " LCOW_USERNET_GUEST
-						     "/24 dev $n && $b ip link set $n up && "
-						     "echo hello-hot-plugged | $b nc -l -p 80",
-			NULL
-		};
-		struct gcs_proto_process_params pp = { .command_args = argv, .n_command_args = 4 };
-		struct gcs_exec_options eo = { .params = &pp };
-		struct gcs_process *p;
-		uint32_t code;
-		ck_assert_msg(gcs_process_exec(b, &eo, &p, &err) == 0, "%s", err.message);
-		read_forwarded(18081, "hello-hot-plugged");
-		ck_assert_int_eq(gcs_process_wait(p, 60000, &code, &err), 0);
-		ck_assert_uint_eq(code, 0);
-		gcs_process_free(p);
-	}
+	hostfwd_check(b, "02:4c:43:00:00:04", 18081, "hello-hot-plugged");
 	ck_assert_msg(lcow_uvm_remove_nic(u, "hp1", &err) == 0, "%s", err.message);
 	ck_assert_str_eq(qemu_nic_mac(u, "hp1", mac, sizeof(mac)), "");
 
@@ -1059,19 +1027,14 @@ START_TEST(test_vm_nic_bad_input)
 
 	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
 	cases[12].nic[0].tap_fd = pipefd[0];
-	snprintf(dir, sizeof(dir), "%s/badnic", layers.dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct lcow_uvm_options o = {
-			.state_dir = dir,
-			.kernel = LCOW_KERNEL,
-			.initrd = LCOW_INITRD,
-			.vsock_device = LCOW_VSOCK,
-			.nics = cases[i].nic,
-			.n_nics = cases[i].n,
-		};
+		struct lcow_uvm_options o = vm_options(dir, "badnic");
 		struct gcs_error err = { 0 };
 		struct lcow_uvm *u = NULL;
-		int rc = lcow_uvm_start(&o, &u, &err);
+		int rc;
+		o.nics = cases[i].nic;
+		o.n_nics = cases[i].n;
+		rc = lcow_uvm_start(&o, &u, &err);
 		/* A closed fd is -EBADF, like any call given one. */
 		ck_assert_msg(rc == (cases[i].nic[0].tap_fd == -1 ? -EBADF : -EINVAL),
 			      "case %zu: %d %s", i, rc, err.message);
@@ -1110,7 +1073,7 @@ int main(void)
 	tcase_add_test(tc, test_vm_pmem);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("nic");
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_vm_nic_bad_input);
 	tcase_add_test(tc, test_vm_nics_at_boot);
 	tcase_add_test(tc, test_vm_nic_hotplug);

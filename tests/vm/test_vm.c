@@ -882,9 +882,10 @@ START_TEST(test_vm_nics_at_boot)
 END_TEST
 
 /*
- * q35 with hotplug: a tap NIC hot-added, seen by QEMU and the guest, then removed and gone; the
- * VM outlives its launcher (a child process that exits) and is adopted with its NIC, which the
- * adopter removes; then a user-mode NIC hot-added in its place.
+ * q35 with hotplug: a boot-time NIC (on a root port of its own) and a tap NIC hot-added, seen by
+ * QEMU and the guest, then removed and gone; the VM outlives its launcher (a child process that
+ * exits) and is adopted with its NICs, which the adopter removes; then a user-mode NIC hot-added
+ * in a free port.
  */
 START_TEST(test_vm_nic_hotplug)
 {
@@ -899,6 +900,9 @@ START_TEST(test_vm_nic_hotplug)
 				     .backend = LCOW_NIC_USER,
 				     .hostfwd = fwd,
 				     .n_hostfwd = 1 };
+	const struct lcow_uvm_nic at_boot = { .id = "boot0",
+					      .mac = { 2, 0x4c, 0x43, 0, 0, 5 },
+					      .backend = LCOW_NIC_USER };
 	char dir[128], mac[32];
 	struct lcow_uvm_options o = vm_options(dir, "hotplug");
 	struct gcs_error err = { 0 };
@@ -911,6 +915,8 @@ START_TEST(test_vm_nic_hotplug)
 	tap.tap_fd = tap_create("lcowtap1");
 	o.disks = &base;
 	o.n_disks = 1;
+	o.nics = &at_boot;
+	o.n_nics = 1;
 	o.hotplug = true;
 	o.outlive_caller = true;
 
@@ -939,9 +945,11 @@ START_TEST(test_vm_nic_hotplug)
 	ck_assert_msg(lcow_uvm_adopt(&o, &u, &err) == 0, "adopt: %s", err.message);
 	b = lcow_uvm_bridge(u);
 
-	/* The adopted VM has the NIC, in QEMU and in the guest. */
+	/* The adopted VM has both NICs, in QEMU and in the guest. */
 	ck_assert_str_eq(qemu_nic_mac(u, "hp0", mac, sizeof(mac)), HOTPLUG_MAC);
+	ck_assert_str_eq(qemu_nic_mac(u, "boot0", mac, sizeof(mac)), "02:4c:43:00:00:05");
 	guest_sees_mac(b, HOTPLUG_MAC, true);
+	guest_sees_mac(b, "02:4c:43:00:00:05", true);
 	/* The same id again, and bad input, change nothing. */
 	ck_assert_int_eq(lcow_uvm_add_nic(u, &tap, &err), -EEXIST);
 	{
@@ -957,6 +965,9 @@ START_TEST(test_vm_nic_hotplug)
 	ck_assert_msg(lcow_uvm_remove_nic(u, "hp0", &err) == 0, "%s", err.message);
 	ck_assert_str_eq(qemu_nic_mac(u, "hp0", mac, sizeof(mac)), "");
 	guest_sees_mac(b, HOTPLUG_MAC, false);
+	ck_assert_msg(lcow_uvm_remove_nic(u, "boot0", &err) == 0, "%s", err.message);
+	ck_assert_str_eq(qemu_nic_mac(u, "boot0", mac, sizeof(mac)), "");
+	guest_sees_mac(b, "02:4c:43:00:00:05", false);
 
 	/* A user-mode NIC in the free port, its forwarded port reaching the guest. */
 	ck_assert_msg(lcow_uvm_add_nic(u, &user, &err) == 0, "%s", err.message);

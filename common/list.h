@@ -18,6 +18,7 @@ struct list {
 #define list_for_each_safe(pos, tmp, head)                               \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
 	     (pos) = (tmp), (tmp) = (pos)->next)
+#define list_for_each(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 
 static inline void list_init(struct list *l)
 {

@@ -17,6 +17,10 @@ struct nlh;
 /* Opens a socket in the namespace netns_fd (< 0: the caller's thread's namespace). */
 int nlh_open(int netns_fd, struct nlh **ret);
 void nlh_close(struct nlh *h);
+static inline void nlh_closep(struct nlh **h)
+{
+	nlh_close(*h);
+}
 
 /* ---- addresses ---- */
 

@@ -67,6 +67,9 @@ struct agent {
 	struct list mounts;
 	/* containers (container.c) */
 	struct list containers;
+	/* network namespaces and the Network Adds waiting for their interface (net.c) */
+	struct list netns;
+	struct list net_adds;
 	bool stopping;
 	int exit_code;
 };

@@ -19,6 +19,7 @@
 #include "exec.h"
 #include "gcs/msgtype.h"
 #include "log.h"
+#include "net.h"
 #include "process.h"
 #include "request.h"
 #include "storage.h"
@@ -142,6 +143,7 @@ static int handle_negotiate(struct request *req, struct gcs_error *err)
 			.runtime_os_type = "Linux",
 			/* Claim only what is implemented. */
 			.guest_defined = {
+				.namespace_add_request_supported = true,
 				.signal_process_supported = true,
 				.dump_stacks_supported = true,
 				.delete_container_state_supported = true,
@@ -229,6 +231,10 @@ static int handle_dump_stacks(struct request *req, struct gcs_error *err)
 	}
 	if (n < cap) {
 		storage_dump(a, buf + n, cap - n);
+		n += strlen(buf + n);
+	}
+	if (n < cap) {
+		net_dump(a, buf + n, cap - n);
 		n += strlen(buf + n);
 	}
 	if (n < cap)

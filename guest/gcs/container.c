@@ -24,6 +24,7 @@
 #include "hostpath.h"
 #include "rootpath.h"
 #include "log.h"
+#include "net.h"
 #include "path.h"
 #include "runtime.h"
 
@@ -139,6 +140,7 @@ void container_free(struct container *c, bool answer)
 	else if (c->pending)
 		request_drop(TAKE_PTR(c->pending));
 	(void)a;
+	net_container_gone(a, c->id);
 	for (int i = 0; i < 3; i++)
 		close_fd(&c->io[i]);
 	close_fd(&c->console);
@@ -370,6 +372,9 @@ static int create_start(struct container *c, struct gcs_error *err)
 	if (rc < 0)
 		return rc;
 	c->bundle_created = created != NULL;
+	rc = net_container_create(c->a, c->id, c->spec, c->bundle, bundle_fd, err);
+	if (rc < 0)
+		return rc;
 	text = json_dumps(c->spec, JSON_COMPACT);
 	rc = text ? rp_write_file(bundle_fd, "config.json", text, strlen(text), 0600) : -ENOMEM;
 	if (rc < 0)

@@ -21,6 +21,7 @@
 #include "exec.h"
 #include "hostpath.h"
 #include "log.h"
+#include "net.h"
 #include "process.h"
 #include "procspawn.h"
 #include "request.h"
@@ -279,6 +280,8 @@ int main(int argc, char **argv)
 	list_init(&a.helpers);
 	list_init(&a.mounts);
 	list_init(&a.containers);
+	list_init(&a.netns);
+	list_init(&a.net_adds);
 	/* A dead stdio peer is an EPIPE on the relay, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphans of our processes come to us to be reaped. */
@@ -305,6 +308,7 @@ int main(int argc, char **argv)
 	/* What an earlier agent left (one killed with SIGKILL) goes before we serve. */
 	container_recover(&a);
 	storage_recover(&a);
+	net_recover(&a);
 	bridge_start(&a);
 	if (!a.stopping)
 		loop_run(a.loop);
@@ -323,6 +327,7 @@ int main(int argc, char **argv)
 	}
 	process_kill_all(&a);
 	child_kill_all(&a);
+	net_cleanup(&a);
 	storage_cleanup(&a);
 	bridge_stop(&a);
 	request_drop_all(&a);

@@ -43,6 +43,7 @@
 #include "cleanup.h"
 #include "dm.h"
 #include "log.h"
+#include "net.h"
 #include "path.h"
 #include "storage_dev.h"
 #include "storage_mount.h"
@@ -1282,6 +1283,7 @@ int storage_handle_modify(struct request *c, struct gcs_error *err)
 						   gcs_proto_request_type_str(rt);
 	switch (req->resource_type) {
 	case GCS_RESOURCE_NETWORK:
+		return net_handle_modify(c, err);
 	case GCS_RESOURCE_VPCI_DEVICE:
 		return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "%s is not supported yet", res);
 	case GCS_RESOURCE_SECURITY_POLICY:

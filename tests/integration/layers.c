@@ -37,10 +37,12 @@ const char *const layers_scsi_controller_guid[4] = {
 
 /* busybox applets the tests and a shell user expect in /bin. */
 static const char *const applets[] = {
-	"sh",	"ash",	 "echo",   "cat",   "sleep", "ps",   "hostname", "stty",     "ls",
-	"true", "false", "env",	   "id",    "test",  "[",    "kill",	 "grep",     "mount",
-	"pwd",	"mkdir", "rm",	   "touch", "wc",    "head", "uname",	 "readlink", "printf",
-	"tty",	"stat",	 "umount", "cp",    "mv",    "ln",   "sed",	 "tr",
+	"sh",	 "ash",	   "echo", "cat",   "sleep",	 "ps",	   "hostname",
+	"stty",	 "ls",	   "true", "false", "env",	 "id",	   "test",
+	"[",	 "kill",   "grep", "mount", "pwd",	 "mkdir",  "rm",
+	"touch", "wc",	   "head", "uname", "readlink",	 "printf", "tty",
+	"stat",	 "umount", "cp",   "mv",    "ln",	 "sed",	   "tr",
+	"httpd", "wget",   "ip",   "nc",    "sha256sum", "dd",	   "timeout",
 };
 
 #define LAYER_SIZE "32M"

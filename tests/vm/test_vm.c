@@ -3,7 +3,8 @@
  * driven through the launcher and libgcs: boot, negotiate, the boot-time ports, processes in the
  * utility VM, a container on hot-added busybox layer disks with a blank scratch disk, and
  * virtio-net NICs (at boot on microvm, hot-plugged on q35) on taps and QEMU's user network in
- * network namespaces of the test's own.
+ * network namespaces of the test's own, up to a container serving HTTP over a tap NIC the agent
+ * configured.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -1059,6 +1060,240 @@ START_TEST(test_vm_nic_bad_input)
 }
 END_TEST
 
+#define NET_NS_GUID "5d8d3a6e-4b7c-4f1e-9c55-0a3e2b7c1d01"
+#define NET_ADAPTER_GUID "5d8d3a6e-4b7c-4f1e-9c55-0a3e2b7c1d02"
+#define WEB_SIZE_MB 100
+
+/*
+ * The container serves a 100 MB file of random bytes it made, and first prints its SHA-256 (sum=)
+ * and "ready"; it runs in the network namespace NET_NS_GUID, whose NIC the agent configures.
+ */
+static json_t *web_spec(const char *rootfs)
+{
+	char script[512];
+	json_t *spec, *caps;
+
+	snprintf(script, sizeof(script),
+		 "trap 'exit 143' TERM; "
+		 "busybox dd if=/dev/urandom of=/www/f bs=1M count=%d 2>/dev/null || exit 1; "
+		 "echo sum=$(busybox sha256sum /www/f); "
+		 "busybox httpd -p 80 -h /www 2>&1 || { echo httpd failed; exit 2; }; "
+		 "echo ready; while :; do sleep 1; done",
+		 WEB_SIZE_MB);
+	spec = json_pack("{s:s, s:{s:[sss], s:[s], s:s, s:{s:i, s:i}}, s:{s:s}, s:s, "
+			 "s:[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:[s]}], "
+			 "s:{s:[{s:s}, {s:s}, {s:s}, {s:s}, {s:s}]}, s:{s:{s:s}}}",
+			 "ociVersion", "1.0.2", "process", "args", "/bin/sh", "-c", script, "env",
+			 "PATH=/bin:/sbin", "cwd", "/", "user", "uid", 0, "gid", 0, "root", "path",
+			 rootfs, "hostname", "web", "mounts", "destination", "/proc", "type",
+			 "proc", "source", "proc", "destination", "/www", "type", "tmpfs", "source",
+			 "tmpfs", "options", "size=128m", "linux", "namespaces", "type", "pid",
+			 "type", "ipc", "type", "uts", "type", "mount", "type", "network",
+			 "windows", "network", "networkNamespace", NET_NS_GUID);
+	/* Port 80 takes CAP_NET_BIND_SERVICE; a spec without "capabilities" grants none. */
+	caps = json_pack("{s:[s], s:[s], s:[s]}", "bounding", "CAP_NET_BIND_SERVICE", "effective",
+			 "CAP_NET_BIND_SERVICE", "permitted", "CAP_NET_BIND_SERVICE");
+	json_object_set_new(json_object_get(spec, "process"), "capabilities", caps);
+	return spec;
+}
+
+/* The test's wire: T (the client, vT 10.99.0.1/24) - vW in W (this thread's) - tc - the tap. */
+struct wire {
+	char t_path[128];
+	int t_fd;
+	int tap_fd;
+	int vw, tap; /* ifindexes in W */
+	uint8_t vw_mac[6];
+};
+
+static void wire_up(struct wire *w, const char *dir)
+{
+	struct nlh *h, *ht;
+	struct nlh_link l;
+	struct nlh_ip ip;
+
+	snprintf(w->t_path, sizeof(w->t_path), "%s/netns-T", dir);
+	ck_assert_int_eq(netns_create(w->t_path), 0);
+	w->t_fd = netns_open(w->t_path);
+	ck_assert_int_ge(w->t_fd, 0);
+	ck_assert_int_eq(nlh_open(-1, &h), 0);
+	ck_assert_int_eq(nlh_veth_add(h, "vW", "vT", w->t_fd), 0);
+	ck_assert_int_eq(nlh_tap_open(-1, "tapW", &w->tap_fd), 0);
+	ck_assert_int_eq(nlh_link_get(h, "vW", &l), 0);
+	w->vw = l.ifindex;
+	memcpy(w->vw_mac, l.mac, 6);
+	ck_assert_int_eq(nlh_link_get(h, "tapW", &l), 0);
+	w->tap = l.ifindex;
+	/* kata's tcfilter model: whatever enters one side leaves by the other. */
+	ck_assert_int_eq(nlh_redirect(h, w->vw, w->tap), 0);
+	ck_assert_int_eq(nlh_redirect(h, w->tap, w->vw), 0);
+	ck_assert_int_eq(nlh_link_set_up(h, w->vw, true), 0);
+	ck_assert_int_eq(nlh_link_set_up(h, w->tap, true), 0);
+	nlh_close(h);
+	ck_assert_int_eq(nlh_open(w->t_fd, &ht), 0);
+	ck_assert_int_eq(nlh_link_get(ht, "vT", &l), 0);
+	ck_assert_int_eq(nlh_ip_parse("10.99.0.1", &ip), 0);
+	ck_assert_int_eq(nlh_addr_add(ht, l.ifindex, &ip, 24), 0);
+	ck_assert_int_eq(nlh_link_set_up(ht, l.ifindex, true), 0);
+	nlh_close(ht);
+}
+
+/* Everything of the wire goes; the namespace file and its mount too. */
+static void wire_down(struct wire *w)
+{
+	struct nlh *h;
+	char line[512];
+	FILE *mi;
+
+	ck_assert_int_eq(nlh_open(-1, &h), 0);
+	ck_assert_int_eq(nlh_redirect_remove(h, w->vw), 0);
+	ck_assert_int_eq(nlh_redirect_remove(h, w->tap), 0);
+	ck_assert_int_eq(nlh_link_del(h, w->vw), 0);
+	nlh_close(h);
+	tap_close_checked(w->tap_fd, "tapW");
+	close(w->t_fd);
+	ck_assert_int_eq(netns_remove(w->t_path), 0);
+	ck_assert_int_eq(access(w->t_path, F_OK), -1);
+	mi = fopen("/proc/self/mountinfo", "r");
+	ck_assert_ptr_nonnull(mi);
+	while (fgets(line, sizeof(line), mi))
+		ck_assert_msg(!strstr(line, w->t_path), "still mounted: %s", line);
+	fclose(mi);
+}
+
+/*
+ * HTTP/1.0 GET of http://10.99.0.2/f from namespace T; the body goes through sha256sum (its
+ * digest into ret_sum). Returns the body's size, which must be the Content-Length.
+ */
+static size_t http_get_sha256(const struct wire *w, const char *dir, char ret_sum[65])
+{
+	static const char req[] = "GET /f HTTP/1.0\r\nHost: 10.99.0.2\r\n\r\n";
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	struct timeval tv = { .tv_sec = 60 };
+	char buf[65536], cmd[300], sum_path[200], *body;
+	size_t hlen = 0, total = 0, want;
+	int old, s;
+	FILE *sha, *f;
+
+	/* A socket belongs to the namespace it was made in. */
+	ck_assert_int_eq(netns_enter(w->t_fd, &old), 0);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	netns_leave(old);
+	ck_assert_int_ge(s, 0);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(inet_pton(AF_INET, "10.99.0.2", &sa.sin_addr), 1);
+	ck_assert_msg(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
+		      strerror(errno));
+	ck_assert_int_eq(send(s, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+	for (;;) {
+		ssize_t r = read(s, buf + hlen, sizeof(buf) - 1 - hlen);
+		ck_assert_msg(r > 0, "the response ended in its header: %zd, %s", r,
+			      strerror(errno));
+		hlen += (size_t)r;
+		buf[hlen] = '\0';
+		if ((body = strstr(buf, "\r\n\r\n")))
+			break;
+	}
+	ck_assert_msg(!strncmp(buf, "HTTP/1.", 7) && !strncmp(buf + 8, " 200", 4), "%.200s", buf);
+	ck_assert_msg(strcasestr(buf, "Content-Length:"), "%.400s", buf);
+	want = strtoull(strcasestr(buf, "Content-Length:") + 15, NULL, 10);
+	body += 4;
+	snprintf(sum_path, sizeof(sum_path), "%s/download.sha256", dir);
+	snprintf(cmd, sizeof(cmd), "sha256sum > %s", sum_path);
+	sha = popen(cmd, "w");
+	ck_assert_ptr_nonnull(sha);
+	total = hlen - (size_t)(body - buf);
+	ck_assert_uint_eq(fwrite(body, 1, total, sha), total);
+	for (ssize_t r; (r = read(s, buf, sizeof(buf))) != 0; total += (size_t)r) {
+		ck_assert_msg(r > 0, "after %zu bytes: %s", total, strerror(errno));
+		ck_assert_uint_eq(fwrite(buf, 1, (size_t)r, sha), (size_t)r);
+	}
+	close(s);
+	ck_assert_int_eq(pclose(sha), 0);
+	f = fopen(sum_path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%64s", ret_sum), 1);
+	fclose(f);
+	unlink(sum_path);
+	ck_assert_uint_eq(total, want);
+	return total;
+}
+
+/*
+ * A QEMU UVM with a NIC on a tap in a namespace of the test, joined by tc redirects to a veth
+ * whose other end is the client namespace T; a container in the UVM, in the network namespace
+ * a Network Add configured (10.99.0.2/24 on the NIC with vW's MAC), serves HTTP; the test
+ * downloads 100 MB from T and compares the SHA-256 with the container's.
+ */
+START_TEST(test_vm_nic_http)
+{
+	const char *const images[] = { layers.base };
+	struct test_netns ns;
+	struct wire w;
+	struct lcow_uvm_nic nic = { .id = "net0", .backend = LCOW_NIC_TAP };
+	char dir[128], mac[24], out[4096], want[65] = "", got[65] = "";
+	struct lcow_uvm_options o = vm_options(dir, "http");
+	const struct gcs_proto_ip_config ipc = { "10.99.0.2", 24 };
+	struct gcs_proto_network_adapter a = {
+		.namespace_id = NET_NS_GUID,
+		.id = NET_ADAPTER_GUID,
+		.ip_configs = &ipc,
+		.n_ip_configs = 1,
+	};
+	struct gcs_error err = { 0 };
+	struct lcow_uvm *u = NULL;
+	struct gcs_process *init;
+	struct gcs_bridge *b;
+	long long t0, ms;
+	uint32_t code;
+
+	/* W is this thread's new namespace: QEMU starts in it and never sees the host's. */
+	netns_enter_new(&ns);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	wire_up(&w, dir);
+	memcpy(nic.mac, w.vw_mac, 6);
+	nic.tap_fd = w.tap_fd;
+	o.nics = &nic;
+	o.n_nics = 1;
+	o.memory_mb = 768;
+	ck_assert_msg(lcow_uvm_start(&o, &u, &err) == 0, "boot: %s", err.message);
+	b = lcow_uvm_bridge(u);
+
+	/* As hcsshim: the adapter (MAC in its 00-15-5D-.. form) first, then the container. */
+	snprintf(mac, sizeof(mac), "%02X-%02X-%02X-%02X-%02X-%02X", w.vw_mac[0], w.vw_mac[1],
+		 w.vw_mac[2], w.vw_mac[3], w.vw_mac[4], w.vw_mac[5]);
+	a.mac_address = mac;
+	ck_assert_msg(gcs_add_network_adapter(b, &a, &err) == 0, "%s", err.message);
+	rootfs_up(u, "http", "web", images, 1, "64M");
+	init = ctr_start(b, "web", web_spec("/run/gcs/c/web/rootfs"));
+	read_until(gcs_process_stdio_fd(init, GCS_STDOUT), "ready", out, sizeof(out), 240000);
+	ck_assert_msg(sscanf(strstr(out, "sum=") ? strstr(out, "sum=") : "", "sum=%64s", want) == 1,
+		      "%s", out);
+
+	/* The download, from T, through vT, vW, the tap, QEMU and the guest's NIC. */
+	t0 = time_now_ms();
+	ck_assert_uint_eq(http_get_sha256(&w, dir, got), (size_t)WEB_SIZE_MB << 20);
+	ms = time_now_ms() - t0;
+	ck_assert_msg(!strcmp(got, want), "downloaded %s, served %s", got, want);
+	fprintf(stderr,
+		"vm http: %d MB from the container to namespace T intact in %lld ms (%.1f MB/s)\n",
+		WEB_SIZE_MB, ms, WEB_SIZE_MB * 1000.0 / (double)(ms ? ms : 1));
+
+	ck_assert_int_eq(gcs_process_signal(init, SIGTERM, &err), 0);
+	ck_assert_int_eq(gcs_process_wait(init, 60000, &code, &err), 0);
+	ck_assert_uint_eq(code, 143);
+	gcs_process_free(init);
+	rootfs_down(u, "web", 1);
+	ck_assert_msg(gcs_remove_network_adapter(b, NET_NS_GUID, NET_ADAPTER_GUID, &err) == 0, "%s",
+		      err.message);
+	lcow_uvm_stop(u);
+	ck_assert_int_eq(qemus_of("http"), 0);
+	wire_down(&w);
+	netns_leave_checked(&ns);
+}
+END_TEST
+
 int main(void)
 {
 	struct gcs_error err = { 0 };
@@ -1088,6 +1323,7 @@ int main(void)
 	tcase_add_test(tc, test_vm_nic_bad_input);
 	tcase_add_test(tc, test_vm_nics_at_boot);
 	tcase_add_test(tc, test_vm_nic_hotplug);
+	tcase_add_test(tc, test_vm_nic_http);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
@@ -1104,6 +1340,16 @@ int main(void)
 			snprintf(cmd, sizeof(cmd), "pkill -KILL -f '%s'", pat);
 			if (system(cmd) != 0)
 				fprintf(stderr, "vm suite: pkill failed\n");
+			failed++;
+		}
+	}
+	/* A test that failed half-way exits at once: its client namespace is still mounted. */
+	{
+		char t[160];
+		snprintf(t, sizeof(t), "%s/http/netns-T", layers.dir);
+		if (access(t, F_OK) == 0) {
+			fprintf(stderr, "vm suite: the namespace %s was left behind\n", t);
+			netns_remove(t);
 			failed++;
 		}
 	}

@@ -36,6 +36,7 @@ MODULES=(
 	virtio_pmem nd_pmem                    # read-only layers on virtio-pmem (q35)
 	virtiofs                               # shared directories (fuse)
 	loop dm_mod                            # loop devices; dm-linear for pmem MappingInfo
+	virtio_net                             # NICs (pulls net_failover, failover)
 )
 # Only when the kernel has them (the cloud flavour has no 9p at all).
 OPTIONAL_MODULES=(9p 9pnet_virtio 9pnet_fd)

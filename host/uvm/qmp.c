@@ -3,7 +3,7 @@
 #include "timeutil.h"
 
 #include <errno.h>
-#include <jansson.h>
+#include <gcs/frame.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,26 +56,28 @@ static int read_msg(struct qmp *q, long long deadline, json_t **ret)
 }
 
 /* Reads until the reply to the last command (a "return" or an "error"). */
-static int read_reply(struct qmp *q, long long deadline, char *errbuf, size_t errlen)
+static int read_reply(struct qmp *q, long long deadline, json_t **ret, char *errbuf, size_t errlen)
 {
 	for (;;) {
-		json_t *o;
+		json_t *o, *r, *e;
 		int rc = read_msg(q, deadline, &o);
 
 		if (rc < 0) {
 			snprintf(errbuf, errlen, "QMP: %s", strerror(-rc));
 			return rc;
 		}
-		if (json_object_get(o, "return")) {
+		if ((r = json_object_get(o, "return"))) {
+			if (ret)
+				*ret = json_incref(r);
 			json_decref(o);
 			return 0;
 		}
-		if (json_object_get(o, "error")) {
-			const char *d = json_string_value(
-				json_object_get(json_object_get(o, "error"), "desc"));
+		if ((e = json_object_get(o, "error"))) {
+			const char *d = json_string_value(json_object_get(e, "desc"));
+			const char *c = json_string_value(json_object_get(e, "class"));
 			snprintf(errbuf, errlen, "QMP: %s", d ? d : "error");
 			json_decref(o);
-			return -EREMOTEIO;
+			return c && !strcmp(c, "DeviceNotFound") ? -ENOENT : -EREMOTEIO;
 		}
 		json_decref(o);
 	}
@@ -120,13 +122,44 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms, char *errbuf, s
 
 int qmp_execute(struct qmp *q, const char *cmd, int timeout_ms, char *errbuf, size_t errlen)
 {
-	size_t len = strlen(cmd);
+	return qmp_call(q, cmd, -1, timeout_ms, NULL, errbuf, errlen);
+}
 
-	if (write(q->fd, cmd, len) != (ssize_t)len || write(q->fd, "\n", 1) != 1) {
-		snprintf(errbuf, errlen, "QMP: write: %s", strerror(errno));
-		return -EIO;
+/*
+ * The fd travels with the command's first bytes: QEMU's monitor keeps the fds that come with a
+ * read and hands them to the command those bytes begin.
+ */
+int qmp_call(struct qmp *q, const char *cmd, int fd, int timeout_ms, json_t **ret, char *errbuf,
+	     size_t errlen)
+{
+	size_t len = strlen(cmd);
+	char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)cmd, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t w;
+	int rc;
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+		mh.msg_control = ctl;
+		mh.msg_controllen = sizeof(ctl);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	return read_reply(q, time_now_ms() + timeout_ms, errbuf, errlen);
+	do
+		w = sendmsg(q->fd, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	rc = w < 0 ? -errno : gcs_proto_write_all(q->fd, cmd + w, len - (size_t)w, timeout_ms);
+	if (rc == 0)
+		rc = gcs_proto_write_all(q->fd, "\n", 1, timeout_ms);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "QMP: write: %s", strerror(-rc));
+		return rc;
+	}
+	return read_reply(q, time_now_ms() + timeout_ms, ret, errbuf, errlen);
 }
 
 int qmp_wait_deleted(struct qmp *q, const char *id, int timeout_ms)

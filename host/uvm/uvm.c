@@ -1,8 +1,9 @@
 /*
  * The QEMU utility VM: lcow-vsock as the vsock device (hybrid Unix sockets on the host side),
- * microvm with the PVH vmlinux under TCG, virtio-scsi LUNs, the boot-time ports served here.
+ * microvm (q35 for pmem or hot-plug) with the PVH vmlinux under TCG, virtio-scsi LUNs, the
+ * boot-time ports served here. NICs are uvm_nic.c's.
  */
-#include <lcow/uvm.h>
+#include "uvm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,34 +23,10 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "proc.h"
-#include "qmp.h"
 #include "timeutil.h"
 
 #define GUEST_CID 3
 #define DEFAULT_AGENT "-e 1 /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json -loglevel debug"
-
-struct lcow_uvm {
-	char dir[256];
-	char base[300]; /* hybrid vsock base: <dir>/hv */
-	char vhost[300]; /* vhost-user socket */
-	char qmp_path[300];
-	char console[300];
-	struct gcs_transport *t;
-	struct gcs_bridge *bridge;
-	pid_t qemu, vsock;
-	bool adopted; /* qemu and vsock are not our children */
-	int entropy_fd, log_fd; /* listeners */
-	pthread_t boot_thread;
-	bool boot_thread_started;
-	volatile bool stopping;
-	bool entropy_sent;
-	unsigned log_lines;
-	int boot_ms;
-	struct qmp qmp;
-	bool qmp_open;
-	void (*on_log)(void *user, const char *line);
-	void *user;
-};
 
 static void say(struct lcow_uvm *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct lcow_uvm *u, const char *fmt, ...)
@@ -133,19 +110,34 @@ static void *boot_ports(void *arg)
 	return NULL;
 }
 
-static pid_t spawn(char *const argv[], const char *out_path, bool pdeathsig)
+/*
+ * fds[i] becomes the child's fd UVM_TAP_FD_BASE + i (a boot-time tap QEMU's -netdev names);
+ * every other fd of ours is O_CLOEXEC.
+ */
+static pid_t spawn(char *const argv[], const char *out_path, bool pdeathsig, const int *fds,
+		   size_t n_fds)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int moved[UVM_MAX_NICS];
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		dup2(null, 0);
 		dup2(out >= 0 ? out : null, 1);
 		dup2(out >= 0 ? out : null, 2);
+		/* Out of the target range first, so that no source is overwritten before it moves. */
+		for (size_t i = 0; i < n_fds && i < UVM_MAX_NICS; i++) {
+			moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, UVM_TAP_FD_BASE + (int)n_fds);
+			if (moved[i] < 0)
+				_exit(126);
+		}
+		for (size_t i = 0; i < n_fds && i < UVM_MAX_NICS; i++)
+			if (dup2(moved[i], UVM_TAP_FD_BASE + (int)i) < 0)
+				_exit(126);
 		/* Unless they are to outlive it, QEMU and the device die with the launcher. */
 		if (pdeathsig) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -212,6 +204,7 @@ void lcow_uvm_stop(struct lcow_uvm *u)
 	unlink(u->qmp_path);
 	snprintf(path, sizeof(path), "%s", u->base);
 	unlink(path);
+	pthread_mutex_destroy(&u->qmp_lock);
 	free(u);
 }
 
@@ -249,9 +242,12 @@ static int build_qemu_argv(struct lcow_uvm *u, const struct lcow_uvm_options *o,
 	/* /dev/kvm exists here but hangs stock guests (a nested PVM): TCG always. */
 	ARG("-accel");
 	ARG("tcg");
-	/* microvm boots fastest; pmem needs PCI (on microvm the region lands at 0), so q35. */
+	/*
+	 * microvm boots fastest; pmem needs PCI (on microvm the region lands at 0), and hot-plug
+	 * PCIe root ports, so q35 for those.
+	 */
 	ARG("-M");
-	ARG(o->n_pmem ? "q35,memory-backend=mem" : "microvm,memory-backend=mem");
+	ARG(u->q35 ? "q35,memory-backend=mem" : "microvm,memory-backend=mem");
 	ARG("-m");
 	if (o->n_pmem)
 		ARG("%uM,slots=%zu,maxmem=%uM", mem, o->n_pmem, mem + 4096 * (unsigned)o->n_pmem);
@@ -279,10 +275,30 @@ static int build_qemu_argv(struct lcow_uvm *u, const struct lcow_uvm_options *o,
 	ARG("-chardev");
 	ARG("socket,id=vsock0,path=%s", u->vhost);
 	ARG("-device");
-	ARG("vhost-user-vsock-%s,chardev=vsock0", o->n_pmem ? "pci" : "device");
+	ARG("vhost-user-vsock-%s,chardev=vsock0", u->q35 ? "pci" : "device");
 	for (unsigned i = 0; i < ctrls; i++) {
 		ARG("-device");
-		ARG("virtio-scsi-%s,id=scsi%u", o->n_pmem ? "pci" : "device", i);
+		ARG("virtio-scsi-%s,id=scsi%u", u->q35 ? "pci" : "device", i);
+	}
+	/* With hotplug, each boot-time NIC sits on a root port of its own, so it can leave too. */
+	for (size_t i = 0; o->hotplug && i < o->n_nics + UVM_HOTPLUG_PORTS; i++) {
+		char port[32];
+		uvm_port_id(i, port, sizeof(port));
+		ARG("-device");
+		ARG("pcie-root-port,id=%s,chassis=%zu", port, i + 1);
+	}
+	for (size_t i = 0, taps = 0; i < o->n_nics; i++) {
+		const struct lcow_uvm_nic *nic = &o->nics[i];
+		char val[2048];
+		int fd = nic->backend == LCOW_NIC_TAP ? UVM_TAP_FD_BASE + (int)taps++ : -1;
+		if (uvm_nic_netdev_arg(nic, fd, val, sizeof(val)) < 0)
+			return -E2BIG;
+		ARG("-netdev");
+		ARG("%s", val);
+		if (uvm_nic_device_arg(nic, u->q35, o->hotplug ? (int)i : -1, val, sizeof(val)) < 0)
+			return -E2BIG;
+		ARG("-device");
+		ARG("%s", val);
 	}
 	for (size_t i = 0; i < o->n_pmem; i++) {
 		struct stat st;
@@ -314,14 +330,26 @@ static int build_qemu_argv(struct lcow_uvm *u, const struct lcow_uvm_options *o,
 int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, struct gcs_error *err)
 {
 	struct gcs_bridge_options bo = { .connect_timeout_ms = 250 };
-	struct lcow_uvm *u = calloc(1, sizeof(*u));
-	char spec[320], log[300], cid[16], strings[8192], errbuf[256];
-	char *argv[96];
+	struct lcow_uvm *u;
+	char spec[320], log[300], cid[16], strings[16384], errbuf[256];
+	char *argv[192];
+	int taps[UVM_MAX_NICS];
+	size_t n_taps = 0;
 	long long t0, deadline;
 	int rc, status = 0;
 
+	/* Before anything starts: a bad NIC fails alone. */
+	rc = uvm_nics_check(o->nics, o->n_nics, err);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < o->n_nics; i++)
+		if (o->nics[i].backend == LCOW_NIC_TAP)
+			taps[n_taps++] = o->nics[i].tap_fd;
+	u = calloc(1, sizeof(*u));
 	if (!u)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	pthread_mutex_init(&u->qmp_lock, NULL);
+	u->q35 = o->n_pmem || o->hotplug;
 	u->qemu = u->vsock = -1;
 	u->entropy_fd = u->log_fd = -1;
 	u->on_log = o->on_log;
@@ -380,7 +408,7 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 				  "--uds-path",
 				  u->base,
 				  NULL };
-		u->vsock = spawn(vargv, log, !o->outlive_caller);
+		u->vsock = spawn(vargv, log, !o->outlive_caller, NULL, 0);
 		pid_path(u, "vsock", log, sizeof(log));
 		if (u->vsock > 0)
 			write_pid_file(log, u->vsock);
@@ -401,7 +429,7 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 	}
 	snprintf(log, sizeof(log), "%s/qemu.log", u->dir);
 	t0 = time_now_ms();
-	u->qemu = spawn(argv, log, !o->outlive_caller);
+	u->qemu = spawn(argv, log, !o->outlive_caller, taps, n_taps);
 	{
 		char pp[320];
 		pid_path(u, "qemu", pp, sizeof(pp));
@@ -455,7 +483,7 @@ int lcow_uvm_start(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 	u->boot_ms = (int)(time_now_ms() - t0);
 	rc = qmp_connect(&u->qmp, u->qmp_path, 10000, errbuf, sizeof(errbuf));
 	if (rc < 0)
-		say(u, "uvm: no QMP, disks cannot be hot-plugged: %s", errbuf);
+		say(u, "uvm: no QMP, disks and NICs cannot be hot-plugged: %s", errbuf);
 	else
 		u->qmp_open = true;
 	say(u, "uvm: the agent negotiated after %d ms", u->boot_ms);
@@ -490,6 +518,7 @@ int lcow_uvm_adopt(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	pthread_mutex_init(&u->qmp_lock, NULL);
 	u->entropy_fd = u->log_fd = -1;
 	u->adopted = true;
 	u->on_log = o->on_log;
@@ -538,14 +567,18 @@ int lcow_uvm_adopt(const struct lcow_uvm_options *o, struct lcow_uvm **ret, stru
 		if (u->bridge)
 			gcs_bridge_close(u->bridge);
 		gcs_transport_free(u->t);
+		pthread_mutex_destroy(&u->qmp_lock);
 		free(u);
 		return rc;
 	}
 	rc = qmp_connect(&u->qmp, u->qmp_path, 10000, errbuf, sizeof(errbuf));
 	if (rc < 0)
-		say(u, "uvm: no QMP, disks cannot be hot-plugged: %s", errbuf);
+		say(u, "uvm: no QMP, disks and NICs cannot be hot-plugged: %s", errbuf);
 	else
 		u->qmp_open = true;
+	if (u->qmp_open && uvm_probe_machine(u, errbuf, sizeof(errbuf)) < 0)
+		say(u, "uvm: QEMU's machine type is unknown, NICs cannot be hot-plugged: %s",
+		    errbuf);
 	say(u, "uvm: adopted QEMU pid %d and its vsock device pid %d", u->qemu, u->vsock);
 	*ret = u;
 	return 0;
@@ -597,20 +630,31 @@ const char *lcow_uvm_vsock_base(const struct lcow_uvm *u)
 	return u->base;
 }
 
+int uvm_qmp(struct lcow_uvm *u, const char *cmd, int fd, json_t **ret, char *errbuf, size_t errlen)
+{
+	int rc = -ENOTCONN;
+
+	pthread_mutex_lock(&u->qmp_lock);
+	if (u->qmp_open)
+		rc = qmp_call(&u->qmp, cmd, fd, 10000, ret, errbuf, errlen);
+	else
+		snprintf(errbuf, errlen, "no QMP connection to QEMU");
+	pthread_mutex_unlock(&u->qmp_lock);
+	return rc;
+}
+
 int lcow_uvm_add_disk(struct lcow_uvm *u, const struct lcow_uvm_disk *d, struct gcs_error *err)
 {
 	char cmd[1024], errbuf[256];
 	int rc;
 
-	if (!u->qmp_open)
-		return gcs_error_set(err, -ENOTCONN, HR_FAIL, "no QMP connection to QEMU");
 	snprintf(cmd, sizeof(cmd),
 		 "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"raw\",\"node-name\":"
 		 "\"hp%u_%u\",\"read-only\":%s,\"file\":{\"driver\":\"file\",\"filename\":\"%s\","
 		 "\"read-only\":%s}}}",
 		 d->controller, d->lun, d->read_only ? "true" : "false", d->path,
 		 d->read_only ? "true" : "false");
-	rc = qmp_execute(&u->qmp, cmd, 10000, errbuf, sizeof(errbuf));
+	rc = uvm_qmp(u, cmd, -1, NULL, errbuf, sizeof(errbuf));
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "add %s: %s", d->path, errbuf);
 	snprintf(cmd, sizeof(cmd),
@@ -618,7 +662,7 @@ int lcow_uvm_add_disk(struct lcow_uvm *u, const struct lcow_uvm_disk *d, struct 
 		 "\"hd%u_%u\",\"bus\":\"scsi%u.0\",\"channel\":0,\"scsi-id\":0,\"lun\":%u,"
 		 "\"drive\":\"hp%u_%u\"}}",
 		 d->controller, d->lun, d->controller, d->lun, d->controller, d->lun);
-	rc = qmp_execute(&u->qmp, cmd, 10000, errbuf, sizeof(errbuf));
+	rc = uvm_qmp(u, cmd, -1, NULL, errbuf, sizeof(errbuf));
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "add %s: %s", d->path, errbuf);
 	return 0;
@@ -630,23 +674,23 @@ int lcow_uvm_remove_disk(struct lcow_uvm *u, unsigned controller, unsigned lun,
 	char cmd[512], id[32], errbuf[256];
 	int rc;
 
-	if (!u->qmp_open)
-		return gcs_error_set(err, -ENOTCONN, HR_FAIL, "no QMP connection to QEMU");
 	snprintf(id, sizeof(id), "hd%u_%u", controller, lun);
 	snprintf(cmd, sizeof(cmd), "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"%s\"}}",
 		 id);
-	rc = qmp_execute(&u->qmp, cmd, 10000, errbuf, sizeof(errbuf));
+	rc = uvm_qmp(u, cmd, -1, NULL, errbuf, sizeof(errbuf));
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "remove %s: %s", id, errbuf);
 	/* blockdev-del fails with "in use" until the guest let go of the device. */
+	pthread_mutex_lock(&u->qmp_lock);
 	rc = qmp_wait_deleted(&u->qmp, id, 30000);
+	pthread_mutex_unlock(&u->qmp_lock);
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "remove %s: no DEVICE_DELETED: %s", id,
 				     strerror(-rc));
 	snprintf(cmd, sizeof(cmd),
 		 "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"hp%u_%u\"}}",
 		 controller, lun);
-	rc = qmp_execute(&u->qmp, cmd, 10000, errbuf, sizeof(errbuf));
+	rc = uvm_qmp(u, cmd, -1, NULL, errbuf, sizeof(errbuf));
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "remove %s: %s", id, errbuf);
 	return 0;

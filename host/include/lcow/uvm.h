@@ -1,12 +1,14 @@
 /*
  * The utility VM launcher: boots lcow's kernel and initrd under QEMU with lcow's vhost-user vsock
  * device, serves the boot-time ports (entropy on 1, the agent's log on 109) and hands back a
- * negotiated bridge. Disks are virtio-scsi LUNs, given at boot or hot-added through QMP.
+ * negotiated bridge. Disks are virtio-scsi LUNs, given at boot or hot-added through QMP; NICs
+ * are virtio-net, given at boot or (on q35) hot-added.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <lcow/gcs.h>
 
@@ -20,6 +22,27 @@ struct lcow_uvm_disk {
 /* A read-only layer on virtio-pmem: the guest's /dev/pmem<n>, n in the order given. */
 struct lcow_uvm_pmem {
 	const char *path; /* an ext4 image file */
+};
+
+/* ---- NICs ---- */
+
+/* The guest side of QEMU's user-mode network (libslirp's defaults). */
+#define LCOW_USERNET_GUEST "10.0.2.15"
+#define LCOW_USERNET_PREFIX 24
+#define LCOW_USERNET_GATEWAY "10.0.2.2"
+#define LCOW_USERNET_DNS "10.0.2.3"
+
+enum lcow_uvm_nic_backend { LCOW_NIC_USER, LCOW_NIC_TAP };
+
+/* A virtio-net NIC. */
+struct lcow_uvm_nic {
+	const char *id; /* unique in the VM: QEMU's netdev and device id ([a-zA-Z0-9_-], < 32) */
+	uint8_t mac[6]; /* the guest NIC's MAC */
+	enum lcow_uvm_nic_backend backend;
+	int tap_fd; /* LCOW_NIC_TAP: an open tap device (the caller keeps it; QEMU gets a dup) */
+	/* LCOW_NIC_USER: forwarded host ports in QEMU's hostfwd form, e.g. "tcp:127.0.0.1:18080-:80" */
+	const char *const *hostfwd;
+	size_t n_hostfwd;
 };
 
 struct lcow_uvm_options {
@@ -38,6 +61,11 @@ struct lcow_uvm_options {
 	/* virtio-pmem layers; they need PCI, so the machine is q35 instead of microvm. */
 	const struct lcow_uvm_pmem *pmem;
 	size_t n_pmem;
+	/* NICs given at boot, on QEMU's command line (microvm has no hot-plug). */
+	const struct lcow_uvm_nic *nics;
+	size_t n_nics;
+	/* q35 with free PCIe root ports, so that NICs can be hot-added (lcow_uvm_add_nic). */
+	bool hotplug;
 	int boot_timeout_ms; /* boot to negotiated (default 60 s, TCG-sized) */
 	/*
 	 * QEMU and the vsock device go on running when the caller dies (no parent-death signal), so
@@ -90,6 +118,15 @@ GCS_EXPORT int lcow_uvm_add_disk(struct lcow_uvm *u, const struct lcow_uvm_disk 
 /* Hot-removes it (device_del, wait for DEVICE_DELETED, blockdev-del). */
 GCS_EXPORT int lcow_uvm_remove_disk(struct lcow_uvm *u, unsigned controller, unsigned lun,
 				    struct gcs_error *err);
+
+/*
+ * Hot-adds a NIC (q35 only: on microvm -EOPNOTSUPP, "give NICs at boot on microvm"). The tap fd
+ * is passed over QMP (getfd).
+ */
+GCS_EXPORT int lcow_uvm_add_nic(struct lcow_uvm *u, const struct lcow_uvm_nic *n,
+				struct gcs_error *err);
+/* Hot-removes it (device_del, DEVICE_DELETED, netdev_del). */
+GCS_EXPORT int lcow_uvm_remove_nic(struct lcow_uvm *u, const char *id, struct gcs_error *err);
 
 /* Closes the bridge, kills QEMU and the device, removes the sockets. Safe on any state. */
 GCS_EXPORT void lcow_uvm_stop(struct lcow_uvm *u);

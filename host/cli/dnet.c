@@ -33,19 +33,6 @@
 #include "nl.h"
 #include "util.h"
 
-/* QEMU's user-mode network (slirp's defaults), as the QEMU launcher documents them. */
-#ifdef LCOW_USERNET_GUEST
-#define USERNET_GUEST LCOW_USERNET_GUEST
-#define USERNET_PREFIX LCOW_USERNET_PREFIX
-#define USERNET_GATEWAY LCOW_USERNET_GATEWAY
-#define USERNET_DNS LCOW_USERNET_DNS
-#else
-#define USERNET_GUEST "10.0.2.15"
-#define USERNET_PREFIX 24
-#define USERNET_GATEWAY "10.0.2.2"
-#define USERNET_DNS "10.0.2.3"
-#endif
-
 struct dnet {
 	char for_id[132]; /* the container */
 	char network[PATH_MAX + 4]; /* as asked: "user" or "ns:PATH" */
@@ -126,13 +113,13 @@ static void user_info(struct lcow_net_info *info)
 	info->mac[2] = 0x00;
 	memcpy(info->mac + 3, r, 3);
 	snprintf(info->veth, sizeof(info->veth), "slirp");
-	snprintf(info->addrs[0].ip, sizeof(info->addrs[0].ip), "%s", USERNET_GUEST);
-	info->addrs[0].prefix_len = USERNET_PREFIX;
+	snprintf(info->addrs[0].ip, sizeof(info->addrs[0].ip), "%s", LCOW_USERNET_GUEST);
+	info->addrs[0].prefix_len = LCOW_USERNET_PREFIX;
 	info->n_addrs = 1;
 	snprintf(info->routes[0].dst, sizeof(info->routes[0].dst), "0.0.0.0/0");
-	snprintf(info->routes[0].gw, sizeof(info->routes[0].gw), "%s", USERNET_GATEWAY);
+	snprintf(info->routes[0].gw, sizeof(info->routes[0].gw), "%s", LCOW_USERNET_GATEWAY);
 	info->n_routes = 1;
-	snprintf(info->dns_servers, sizeof(info->dns_servers), "%s", USERNET_DNS);
+	snprintf(info->dns_servers, sizeof(info->dns_servers), "%s", LCOW_USERNET_DNS);
 }
 
 /*

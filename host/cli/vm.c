@@ -96,11 +96,7 @@ enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len)
 	return VM_PROCESS;
 }
 
-/*
- * lcow_uvm_nic from vm_nic. The QEMU launcher's NICs (LCOW_USERNET_GUEST comes with them) are
- * needed for any NIC; without them a NIC is -EOPNOTSUPP.
- */
-#ifdef LCOW_USERNET_GUEST
+/* lcow_uvm_nic from vm_nic. */
 static void uvm_nic(const struct vm_nic *n, struct lcow_uvm_nic *ret)
 {
 	*ret = (struct lcow_uvm_nic){
@@ -112,7 +108,6 @@ static void uvm_nic(const struct vm_nic *n, struct lcow_uvm_nic *ret)
 	};
 	memcpy(ret->mac, n->mac, 6);
 }
-#endif
 
 /*
  * Starts (adopt false) or adopts the UVM. Either way its processes outlive this daemon, so that
@@ -151,9 +146,7 @@ static int vm_open(struct vm *vm, const struct vm_start_options *o, bool adopt,
 		return 0;
 	}
 	{
-#ifdef LCOW_USERNET_GUEST
 		struct lcow_uvm_nic nic;
-#endif
 		struct lcow_uvm_options qo = {
 			.state_dir = o->dir,
 			.kernel = paths.kernel,
@@ -168,18 +161,12 @@ static int vm_open(struct vm *vm, const struct vm_start_options *o, bool adopt,
 			.on_notification = o->on_notification,
 			.user = o->user,
 		};
-#ifdef LCOW_USERNET_GUEST
 		if (o->nic) {
 			uvm_nic(o->nic, &nic);
 			qo.nics = &nic;
 			qo.n_nics = 1;
 		}
 		qo.hotplug = o->hotplug;
-#else
-		if (o->nic)
-			return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL,
-					     "this lcow's QEMU launcher has no NICs");
-#endif
 		if (adopt) {
 			rc = lcow_uvm_adopt(&qo, &vm->q, err);
 			if (rc < 0)
@@ -258,29 +245,19 @@ int vm_remove_disk(struct vm *vm, unsigned controller, unsigned lun, struct gcs_
 
 int vm_add_nic(struct vm *vm, const struct vm_nic *n, struct gcs_error *err)
 {
-#ifdef LCOW_USERNET_GUEST
 	struct lcow_uvm_nic nic;
 
 	if (vm->q) {
 		uvm_nic(n, &nic);
 		return lcow_uvm_add_nic(vm->q, &nic, err);
 	}
-#else
-	(void)vm;
-	(void)n;
-#endif
 	return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "NICs are for QEMU UVMs");
 }
 
 int vm_remove_nic(struct vm *vm, const char *id, struct gcs_error *err)
 {
-#ifdef LCOW_USERNET_GUEST
 	if (vm->q)
 		return lcow_uvm_remove_nic(vm->q, id, err);
-#else
-	(void)vm;
-	(void)id;
-#endif
 	return gcs_error_set(err, -EOPNOTSUPP, HR_NOTIMPL, "NICs are for QEMU UVMs");
 }
 

@@ -7,6 +7,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <linux/pkt_sched.h>
+#include <netlink/netlink.h>
+#include <netlink/route/qdisc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +290,64 @@ static int link_index(struct nlh *h, const char *name)
 	return rc < 0 ? rc : l.ifindex;
 }
 
+/*
+ * Whether the link ifindex of the namespace ns_fd has an ingress qdisc: a veth wired already
+ * (another container's, whose undo would take ours too) or tc rules of someone else's. nl.h
+ * lists no qdiscs, so this asks libnl-route directly.
+ */
+static int has_ingress(int ns_fd, int ifindex)
+{
+	struct nl_sock *sk = NULL;
+	struct nl_cache *cache = NULL;
+	struct rtnl_qdisc *q;
+	int old = -1, rc = netns_enter(ns_fd, &old);
+
+	if (rc < 0)
+		return rc;
+	sk = nl_socket_alloc();
+	rc = !sk ? -ENOMEM : nl_connect(sk, NETLINK_ROUTE) < 0 ? -EIO : 0;
+	netns_leave(old);
+	if (rc == 0 && rtnl_qdisc_alloc_cache(sk, &cache) < 0)
+		rc = -EIO;
+	if (rc == 0) {
+		q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_INGRESS);
+		rc = q != NULL;
+		if (q)
+			rtnl_qdisc_put(q);
+	}
+	if (cache)
+		nl_cache_free(cache);
+	if (sk)
+		nl_socket_free(sk);
+	return rc;
+}
+
+/* The namespace's veth must be free: nothing is written or made otherwise. */
+static int check_free(const struct lcow_net_wire_options *o, int ns_fd, struct gcs_error *err)
+{
+	struct nlh *h = NULL;
+	int ifindex, rc = nlh_open(ns_fd, &h);
+
+	if (rc < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "network namespace %s: netlink: %s",
+				     o->netns, strerror(-rc));
+	ifindex = link_index(h, o->info->veth);
+	nlh_close(h);
+	if (ifindex < 0)
+		return gcs_error_set(err, ifindex, HR_FAIL, "%s: %s: %s", o->netns, o->info->veth,
+				     strerror(-ifindex));
+	rc = has_ingress(ns_fd, ifindex);
+	if (rc < 0)
+		return gcs_error_set(err, rc, HR_FAIL, "%s: the qdiscs of %s: %s", o->netns,
+				     o->info->veth, strerror(-rc));
+	if (rc > 0)
+		return gcs_error_set(err, -EBUSY, HR_FAIL,
+				     "network namespace %s is in use: its %s has an ingress qdisc "
+				     "already (wired to another container, or tc rules of its own)",
+				     o->netns, o->info->veth);
+	return 0;
+}
+
 /* The peer in its namespace: the veth's MAC and MTU, for the agent to find and use. */
 static int peer_setup(const struct lcow_net_wire_options *o, int peer_fd)
 {
@@ -377,6 +438,8 @@ int lcow_net_wire(const struct lcow_net_wire_options *o, int *ret_tap_fd, struct
 				     strerror(-ns_fd));
 	if (fstat(ns_fd, &st) < 0)
 		return gcs_error_set(err, -errno, HR_FAIL, "network namespace %s: %m", o->netns);
+	if ((rc = check_free(o, ns_fd, err)) < 0)
+		return rc;
 	rc = record_write(o, (unsigned long long)st.st_ino);
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "write %s: %s", o->record, strerror(-rc));

@@ -80,6 +80,10 @@ START_TEST(test_netns_container)
 			    "'Egress Redirect to device lcowv'",
 			    n.pod),
 			 0);
+	/* a second container on the same namespace is refused, and the first keeps its network */
+	ck_assert_int_eq(lcow(&t, "run", "--uvm-mode", "process", "-b", b, cid(&t, "web2")), 1);
+	ck_assert_msg(strstr(t.err, "in use"), "%s", t.err);
+	expect_served(n.out, "10.77.0.2:8080", "served-from-container", 20000);
 	OK(&t, "delete", "--force", id);
 	expect_pod_clean(&n);
 	t_end(&t);

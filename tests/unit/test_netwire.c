@@ -24,7 +24,7 @@
 #include "testutil.h"
 
 static char dir[64];
-static char pod[128], out[128], agent[128], record[160];
+static char pod[128], out[128], agent[128], record[160], record2[160];
 
 /*
  * Namespaces "out" and "pod" joined by a veth pair (vo 10.9.0.1/24, vp 10.9.0.2/24 with a
@@ -47,6 +47,7 @@ static void world(void)
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(agent, sizeof(agent), "%s/agent", dir);
 	snprintf(record, sizeof(record), "%s/net.json", dir);
+	snprintf(record2, sizeof(record2), "%s/net2.json", dir);
 	ck_assert_int_eq(netns_create(pod), 0);
 	ck_assert_int_eq(netns_create(out), 0);
 	ck_assert_int_eq(netns_create(agent), 0);
@@ -209,6 +210,7 @@ START_TEST(test_veth_traffic_and_unwire)
 					   .peer = "lcowp0",
 					   .peer_netns = agent,
 					   .record = record };
+	struct lcow_net_wire_options o2;
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(5000) };
 	struct sockaddr_in from;
 	socklen_t from_len = sizeof(from);
@@ -252,6 +254,17 @@ START_TEST(test_veth_traffic_and_unwire)
 	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
 	close(rx);
 	close(tx);
+
+	/* a second wiring of the same veth is refused before it makes or writes anything */
+	o2 = o;
+	o2.link = "lcowv9";
+	o2.peer = "lcowp9";
+	o2.record = record2;
+	ck_assert_int_eq(lcow_net_wire(&o2, &tap, &err), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err.message, "in use"));
+	ck_assert_int_eq(access(record2, F_OK), -1);
+	ck_assert(ingress_in(pod, "vp"));
+	ck_assert_int_eq(links_in(pod), 3); /* lo, vp, lcowv0 */
 
 	ck_assert_int_eq(lcow_net_unwire(record, &err), 0);
 	ck_assert_int_eq(access(record, F_OK), -1);

@@ -86,7 +86,8 @@ struct lcow_net_wire_options {
 
 /*
  * Creates the link (the tap, or the veth pair with the peer moved and given info->mac and
- * info->mtu), sets it up and joins it to info->veth with a redirect each way. A tap's fd is
+ * info->mtu), sets it up and joins it to info->veth with a redirect each way. A veth that has
+ * an ingress qdisc already (wired to another container) is -EBUSY, before anything is made. A tap's fd is
  * *ret_tap_fd (O_CLOEXEC; the tap goes when its last fd closes); otherwise -1. On failure what
  * was created is undone and the record removed.
  */

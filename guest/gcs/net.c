@@ -756,8 +756,12 @@ int net_container_create(struct agent *a, const char *cid, json_t *spec, const c
 				     "create %s: windows.network.networkNamespace \"%s\" is not a "
 				     "GUID",
 				     cid, raw);
+	/* no hostname: the UVM's, as hcsshim's guest does, or (a UVM whose kernel never got one
+	 * says "(none)") the container's ID, cut to a DNS label */
 	if (!hostname || !hostname[0]) {
 		gethostname(uts, sizeof(uts) - 1);
+		if (!uts[0] || !net_hostname_valid(uts))
+			snprintf(uts, sizeof(uts), "%.63s", cid);
 		hostname = uts;
 	}
 	if (!net_hostname_valid(hostname))

@@ -746,7 +746,9 @@ START_TEST(test_resource_types)
 			"invalid ResourceType");
 	ck_assert_fails(modify("Add", "ContainerConstraints", "{}"), HR_FAIL,
 			"invalid ResourceType ContainerConstraints");
-	ck_assert_fails(modify("Add", "Network", "{}"), HR_NOTIMPL, "not supported yet");
+	ck_assert_fails(modify("Add", "Network", "{}"), HR_INVALIDARG, "is not a GUID");
+	ck_assert_fails(modify("Update", "Network", "{}"), HR_FAIL,
+			"RequestType \"Update\" is not supported for Network");
 	ck_assert_fails(modify("Add", "VPCIDevice", "{}"), HR_NOTIMPL, "not supported yet");
 	ck_assert_fails(modify("Add", "SecurityPolicy", "{}"), HR_NOTIMPL, "confidential");
 	ck_assert_fails(modify(NULL, "SecurityPolicyFragment", "{}"), HR_NOTIMPL, "confidential");

@@ -46,6 +46,9 @@ double median(double *v, int n);
 void figure(const char *name, double value, const char *unit, const char *baseline,
 	    double base_value);
 
+/* MiB/s of bytes moved in us microseconds. */
+double mibs(size_t bytes, double us);
+
 /* posix_spawn of argv with stdin, stdout and stderr from in/out/err (-1: /dev/null). */
 pid_t spawn_fds(const char *const *argv, int in, int out, int err);
 /* Waits for pid; fails the run unless it exited with want (128+N: killed by signal N). */
@@ -91,6 +94,25 @@ void agent_start(struct agent *a, const char *agent_path, bool run_root, double 
 void agent_stop(struct agent *a);
 /* Mean microseconds of n StartContainer round trips. */
 double bridge_roundtrip_us(struct gcs_bridge *b, int n);
+
+/* ---- QEMU utility VMs (bench_vm.c) ---- */
+
+struct lcow_uvm;
+struct lcow_uvm_disk;
+struct lcow_uvm_nic;
+
+/* A teardown (bench_defer) of the struct layer_set arg: layers_destroy, quietly. */
+void bench_layers_abort(void *arg);
+/* $LCOW_QEMU, or qemu-system-x86_64. */
+const char *bench_qemu(void);
+/* Whether every piece of a QEMU UVM is here (QEMU, kernel, initrd, lcow-vsock, busybox); why
+ * not in why. */
+bool bench_vm_possible(const char *qemu, char *why, size_t len);
+/* Boots a UVM (the agent logging at info) with these boot-time disks and NICs, state in
+ * state_dir; fails the run, naming what, when it does not negotiate. */
+struct lcow_uvm *bench_uvm_start(const char *qemu, const char *state_dir,
+				 const struct lcow_uvm_disk *disks, size_t n_disks,
+				 const struct lcow_uvm_nic *nics, size_t n_nics, const char *what);
 
 /* The parts, in the order main runs them. */
 void bench_agent(struct bench_run *r);

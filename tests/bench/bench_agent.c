@@ -249,11 +249,6 @@ static void bench_echo(struct agent *a)
 
 /* ---- stream throughput ---- */
 
-static double mibs(size_t bytes, double us)
-{
-	return (double)bytes / 1048576.0 / (us / 1e6);
-}
-
 /* MiB/s of total bytes through cat, its stdin and stdout socketpairs straight to us. */
 static double raw_cat_mibs(size_t total)
 {

@@ -135,6 +135,11 @@ void figure(const char *name, double value, const char *unit, const char *baseli
 	fflush(stdout);
 }
 
+double mibs(size_t bytes, double us)
+{
+	return (double)bytes / 1048576.0 / (us / 1e6);
+}
+
 /* ---- processes ---- */
 
 pid_t spawn_fds(const char *const *argv, int in, int out, int err)

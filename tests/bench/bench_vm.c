@@ -29,12 +29,11 @@
 static struct layer_set layers;
 static struct lcow_uvm *uvm;
 
-static void layers_abort(void *arg)
+void bench_layers_abort(void *arg)
 {
 	char report[512] = "";
 
-	(void)arg;
-	layers_destroy(&layers, report, sizeof(report));
+	layers_destroy(arg, report, sizeof(report));
 }
 
 static void uvm_abort(void *arg)
@@ -44,8 +43,14 @@ static void uvm_abort(void *arg)
 	uvm = NULL;
 }
 
-/* Whether every piece of a QEMU UVM is here; why not in why. */
-static bool vm_possible(const char *qemu, char *why, size_t len)
+const char *bench_qemu(void)
+{
+	const char *env = getenv("LCOW_QEMU");
+
+	return env && *env ? env : "qemu-system-x86_64";
+}
+
+bool bench_vm_possible(const char *qemu, char *why, size_t len)
 {
 	char path[4096];
 	const char *env = getenv("PATH");
@@ -71,34 +76,40 @@ static bool vm_possible(const char *qemu, char *why, size_t len)
 	return false;
 }
 
-static struct lcow_uvm *boot(const char *qemu, int i)
+struct lcow_uvm *bench_uvm_start(const char *qemu, const char *state_dir,
+				 const struct lcow_uvm_disk *disks, size_t n_disks,
+				 const struct lcow_uvm_nic *nics, size_t n_nics, const char *what)
 {
-	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
 	struct gcs_error err = { 0 };
-	char dir[128];
 	struct lcow_uvm_options o = {
-		.state_dir = dir,
+		.state_dir = state_dir,
 		.kernel = LCOW_KERNEL,
 		.initrd = LCOW_INITRD,
 		.qemu = qemu,
 		.vsock_device = LCOW_VSOCK,
 		.agent_cmdline = "-e 1 /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json "
 				 "-loglevel info",
-		.disks = &base,
-		.n_disks = 1,
+		.disks = disks,
+		.n_disks = n_disks,
+		.nics = nics,
+		.n_nics = n_nics,
 		.boot_timeout_ms = 90000,
 	};
 	struct lcow_uvm *u;
 
-	snprintf(dir, sizeof(dir), "%s/vm%d", layers.dir, i);
 	if (lcow_uvm_start(&o, &u, &err) < 0)
-		bench_fail("boot %d of the utility VM: %s", i + 1, err.message);
+		bench_fail("boot %s: %s", what, err.message);
 	return u;
 }
 
-static double mibs(size_t bytes, double us)
+static struct lcow_uvm *boot(const char *qemu, int i)
 {
-	return (double)bytes / 1048576.0 / (us / 1e6);
+	const struct lcow_uvm_disk base = { layers.base, true, 0, 1 };
+	char dir[128], what[64];
+
+	snprintf(dir, sizeof(dir), "%s/vm%d", layers.dir, i);
+	snprintf(what, sizeof(what), "%d of the utility VM", i + 1);
+	return bench_uvm_start(qemu, dir, &base, 1, NULL, 0, what);
 }
 
 /* busybox dd of DD_BYTES zeros to stdout, run in the VM: the stream comes through lcow-vsock. */
@@ -186,8 +197,7 @@ void bench_vm(struct bench_run *r)
 {
 	static const char *t_vm[] = { BB, "true", NULL };
 	static const char *t_host[] = { "/bin/busybox", "true", NULL };
-	const char *qemu = getenv("LCOW_QEMU") && *getenv("LCOW_QEMU") ? getenv("LCOW_QEMU") :
-									 "qemu-system-x86_64";
+	const char *qemu = bench_qemu();
 	const char *bw = "posix_spawn+waitpid of the same busybox here";
 	const int n = EXECS;
 	struct gcs_error err = { 0 };
@@ -198,13 +208,13 @@ void bench_vm(struct bench_run *r)
 
 	printf("== the agent in a QEMU utility VM (TCG, lcow-vsock)\n");
 	fflush(stdout);
-	if (!vm_possible(qemu, why, sizeof(why))) {
+	if (!bench_vm_possible(qemu, why, sizeof(why))) {
 		bench_not_run(r, "vm", why);
 		return;
 	}
 	if (layers_build(&layers, &err) < 0)
 		bench_fail("busybox layer: %s", err.message);
-	bench_defer(layers_abort, &layers);
+	bench_defer(bench_layers_abort, &layers);
 	for (int i = 0; i < BOOTS; i++) {
 		uvm = boot(qemu, i);
 		boots[i] = lcow_uvm_boot_ms(uvm);

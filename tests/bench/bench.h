@@ -118,3 +118,5 @@ struct lcow_uvm *bench_uvm_start(const char *qemu, const char *state_dir,
 void bench_agent(struct bench_run *r);
 void bench_containers(struct bench_run *r);
 void bench_vm(struct bench_run *r);
+/* TCP through a UVM's NIC vs between two network namespaces (bench_net.c). */
+void bench_net(struct bench_run *r);

@@ -1,6 +1,7 @@
 /*
- * lcow's benchmarks (make bench): the agent as a host process, containers through it, and the
- * agent in a QEMU utility VM, each figure beside a baseline measured in the same run (bench.h).
+ * lcow's benchmarks (make bench): the agent as a host process, containers through it, the
+ * agent in a QEMU utility VM, and TCP through that VM's NIC, each figure beside a baseline
+ * measured in the same run (bench.h).
  * Exit status 0 when every part that could run here ran and every process it timed exited as
  * expected; 1 at the first failure, after tearing down what was running.
  *
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
 	bench_agent(&r);
 	bench_containers(&r);
 	bench_vm(&r);
+	bench_net(&r);
 	/* Every process this run started has been waited for. */
 	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
 		bench_fail("a child process is left");

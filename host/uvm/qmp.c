@@ -75,9 +75,10 @@ static int read_reply(struct qmp *q, long long deadline, json_t **ret, char *err
 		if ((e = json_object_get(o, "error"))) {
 			const char *d = json_string_value(json_object_get(e, "desc"));
 			const char *c = json_string_value(json_object_get(e, "class"));
+			rc = c && !strcmp(c, "DeviceNotFound") ? -ENOENT : -EREMOTEIO;
 			snprintf(errbuf, errlen, "QMP: %s", d ? d : "error");
-			json_decref(o);
-			return c && !strcmp(c, "DeviceNotFound") ? -ENOENT : -EREMOTEIO;
+			json_decref(o); /* d and c are its strings */
+			return rc;
 		}
 		json_decref(o);
 	}

@@ -63,7 +63,7 @@ PROTO_OBJS := $(PROTO_SRCS:%.c=$(BUILD)/%.o)
 PROTO_LIB := $(BUILD)/libgcsproto.a
 
 # ---- host: libgcs (static + shared), gcsctl ----
-GCS_SRCS := $(wildcard host/lib/*.c host/uvm/*.c)
+GCS_SRCS := $(wildcard host/lib/*.c host/uvm/*.c host/layers/*.c)
 GCS_OBJS := $(GCS_SRCS:%.c=$(BUILD)/%.o)
 GCS_LIB := $(BUILD)/libgcs.a
 GCS_SO := $(BUILD)/libgcs.so

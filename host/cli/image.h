@@ -32,16 +32,7 @@
 
 #include <gcs/hresult.h>
 #include <jansson.h>
-
-/*
- * Builds a raw ext4 image of the tree at dir: sized from the tree (blocks of the files, inodes,
- * directories and xattr blocks, + 20 % + 4 MiB, 8 MiB at least, 4 KiB blocks), then
- * `mkfs.ext4 -q -F -b 4096 -I 256 -m 0 -N <inodes> -O ^has_journal -E root_owner=0:0 -d dir`.
- * mkfs.ext4 1.47 -d keeps modes (setuid too), owners, all xattr namespaces, hard links,
- * symlinks, device nodes, fifos, and atime/mtime in whole seconds; the root directory gets
- * 0755 and 0:0 whatever dir has (only its xattrs are copied). image is created or replaced.
- */
-int lcow_dir_to_ext4(const char *dir, const char *image, struct gcs_error *err);
+#include <lcow/layers.h>
 
 /*
  * Converts an OCI image layout tarball (oci-layout, index.json -> manifest -> config + layers)
@@ -103,13 +94,6 @@ int image_decomp_finish(struct image_decomp *d, bool ok, struct gcs_error *err);
 
 /* Decompresses the whole of in_fd into out_fd (a file). */
 int image_decompress_file(int in_fd, int out_fd, enum image_compression c, struct gcs_error *err);
-
-/*
- * Runs argv (PATH lookup) with stdin from /dev/null (or stdin_fd when >= 0), stdout to
- * stdout_fd when >= 0, and whatever else it prints captured into out (NUL-terminated, cut).
- * Returns the exit status (128 + signal when killed) or -errno when it could not start.
- */
-int image_run(const char *const *argv, int stdin_fd, int stdout_fd, char *out, size_t len);
 
 /* ---- tar ---- */
 

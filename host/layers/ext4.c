@@ -13,7 +13,7 @@
  * filesystems), no reserved blocks, and an explicit inode count so trees of many small files
  * fit in an image sized by bytes.
  */
-#include "image.h"
+#include "lcow/layers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "run.h"
 
 #define BLK 4096.0
 #define INODE_SIZE 256
@@ -133,7 +134,7 @@ static int mkfs(const char *dir, const char *image, uint64_t size, uint64_t inod
 		return gcs_error_set(err, -errno, HR_FAIL, "truncate %s: %s", image,
 				     strerror(errno));
 	close(TAKE_FD(fd));
-	rc = image_run(argv, -1, -1, out, sizeof(out));
+	rc = run_capture(argv, -1, -1, out, sizeof(out));
 	if (rc < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "start mkfs.ext4: %s", strerror(-rc));
 	if (rc != 0)

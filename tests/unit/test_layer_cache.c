@@ -2,7 +2,8 @@
  * Unit tests of host/layers/cache.c: an image built once per tree and shared, holds counted per
  * owner across processes, the last release removing it, a crashed owner's holds dropped at
  * once, concurrent acquires building one image, a dead build's temporary file removed, a tree
- * changed at its root getting a new image, and bad input refused.
+ * changed at its root getting a new image, and bad input refused; containerd's rootfs mounts
+ * read as layer trees.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -173,6 +174,47 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+START_TEST(test_rootfs_parse)
+{
+	static const char *const ov[] = { "index=off", "workdir=/s/3/work", "upperdir=/s/3/fs",
+					  "lowerdir=/s/2/fs:/s/1/fs" };
+	static const char *const no_lower[] = { "upperdir=/s/3/fs" };
+	static const char *const rel[] = { "lowerdir=/s/2/fs:s/1/fs" };
+	struct lcow_rootfs_mount m = { "overlay", "overlay", ov, 4 };
+	struct lcow_rootfs_mount two[2] = { m, m };
+	struct lcow_rootfs_layers l;
+	struct gcs_error err = { 0 };
+
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), 0);
+	ck_assert_uint_eq(l.n_lowers, 2);
+	ck_assert_str_eq(l.lowers[0], "/s/2/fs");
+	ck_assert_str_eq(l.lowers[1], "/s/1/fs");
+	ck_assert_ptr_null(l.lowers[2]);
+	ck_assert_str_eq(l.upper, "/s/3/fs");
+	lcow_rootfs_layers_free(&l);
+	m = (struct lcow_rootfs_mount){ "bind", "/s/1/fs", (const char *const[]){ "rbind", "ro" },
+					2 };
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), 0);
+	ck_assert_uint_eq(l.n_lowers, 1);
+	ck_assert_str_eq(l.lowers[0], "/s/1/fs");
+	ck_assert_ptr_null(l.upper);
+	lcow_rootfs_layers_free(&l);
+
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 0, &l, &err), -EINVAL);
+	ck_assert_int_eq(lcow_rootfs_parse(two, 2, &l, &err), -EOPNOTSUPP);
+	m = (struct lcow_rootfs_mount){ "overlay", "overlay", no_lower, 1 };
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), -EINVAL);
+	ck_assert_msg(strstr(err.message, "no lowerdir"), "%s", err.message);
+	m.options = rel;
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), -EINVAL);
+	ck_assert_msg(strstr(err.message, "s/1/fs"), "%s", err.message);
+	m = (struct lcow_rootfs_mount){ "tmpfs", "tmpfs", NULL, 0 };
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), -EOPNOTSUPP);
+	m = (struct lcow_rootfs_mount){ "bind", "rel/dir", NULL, 0 };
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("layer_cache");
@@ -184,6 +226,7 @@ int main(void)
 	tcase_add_test(tc, test_release_all_and_changed_tree);
 	tcase_add_test(tc, test_concurrent_and_stale);
 	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_rootfs_parse);
 	suite_add_tcase(s, tc);
 	return testutil_run(s);
 }

@@ -37,3 +37,28 @@ GCS_EXPORT int lcow_layer_release(const char *cache_dir, const char *image, cons
 /* Drops every hold of owner in the cache (after a crash of that owner): the images released. */
 GCS_EXPORT int lcow_layer_release_all(const char *cache_dir, const char *owner,
 				      struct gcs_error *err);
+
+/* One mount of a container's rootfs as containerd hands it to a shim (CreateTaskRequest). */
+struct lcow_rootfs_mount {
+	const char *type; /* "overlay", "bind", ... */
+	const char *source;
+	const char *const *options;
+	size_t n_options;
+};
+
+/* The trees a container's rootfs is made of. */
+struct lcow_rootfs_layers {
+	char **lowers; /* read-only trees, top-most first (NULL-terminated) */
+	size_t n_lowers;
+	char *upper; /* the snapshot's writable tree, or NULL */
+};
+
+/*
+ * Reads containerd's rootfs mounts: one overlay (its lowerdir= trees, top-most first, and
+ * upperdir=), or one bind mount of a tree (a snapshot with no parent). No mount, more than one,
+ * another type, an overlay without lowerdir, or a relative path is -EINVAL (-EOPNOTSUPP for
+ * what is valid but not handled) with a message naming it.
+ */
+GCS_EXPORT int lcow_rootfs_parse(const struct lcow_rootfs_mount *m, size_t n,
+				 struct lcow_rootfs_layers *ret, struct gcs_error *err);
+GCS_EXPORT void lcow_rootfs_layers_free(struct lcow_rootfs_layers *l);

@@ -27,7 +27,7 @@ endif
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
-	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libnl-3-dev libnl-route-3-dev iproute2 \
+	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libnl-3-dev libnl-route-3-dev iproute2 containerd \
 	qemu-system-x86 cpio xz-utils zstd kmod jq
 
 # The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it
@@ -113,6 +113,11 @@ CLI_QEMU_BINS := $(CLI_QEMU_SRCS:tests/cli/%.c=$(BUILD)/tests/cli/%)
 # every other file there is the suites' shared harness
 CLI_TEST_UTIL := $(patsubst tests/cli/%.c,$(BUILD)/tests/cli/%.o,$(filter-out $(CLI_TEST_SRCS) $(CLI_QEMU_SRCS),$(wildcard tests/cli/*.c)))
 
+# ---- containerd tests: Debian's containerd with a config, root and sockets of their own ----
+CTRD_TEST_SRCS := $(wildcard tests/containerd/test_*.c)
+CTRD_TEST_BINS := $(CTRD_TEST_SRCS:tests/containerd/%.c=$(BUILD)/tests/containerd/%)
+CTRD_TEST_UTIL := $(patsubst tests/containerd/%.c,$(BUILD)/tests/containerd/%.o,$(filter-out $(CTRD_TEST_SRCS),$(wildcard tests/containerd/*.c)))
+
 # ---- the VM suite: lcow's kernel and initrd under QEMU ----
 VM_SRCS := $(wildcard tests/vm/test_*.c)
 VM_BINS := $(VM_SRCS:tests/vm/%.c=$(BUILD)/tests/vm/%)
@@ -127,7 +132,7 @@ all: deps build
 .PHONY: build
 build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
-	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS)
+	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(CTRD_TEST_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -260,6 +265,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-integration
 	@$(MAKE) --no-print-directory check-cli
+	@$(MAKE) --no-print-directory check-containerd
 	@$(MAKE) --no-print-directory vm-check
 
 # Boots lcow's utility VM under QEMU (TCG) and runs the VM suites in it.
@@ -295,6 +301,22 @@ check-cli: $(CLI_TEST_BINS) $(LCOW) $(AGENT)
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),4,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
 	done; \
 	if [ $$fail = 0 ]; then echo "check: all CLI suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
+
+$(BUILD)/tests/containerd/%.o: tests/containerd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/containerd/%: $(BUILD)/tests/containerd/%.o $(CTRD_TEST_UTIL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
+
+# Every containerd suite runs even when one fails.
+.PHONY: check-containerd
+check-containerd: $(CTRD_TEST_BINS)
+	@fail=0; for t in $(CTRD_TEST_BINS); do \
+		echo "== $$t"; \
+		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),2,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "check: all containerd suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
 
 # Runs every suite even when one fails; fails if any did.
 check-unit: $(UNIT_BINS)

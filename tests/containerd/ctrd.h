@@ -1,0 +1,43 @@
+/*
+ * The containerd suites' harness: Debian's containerd with a config, root, state and sockets of
+ * its own under a temp dir (the CRI plugin off: nothing here touches a network), `ctr` against
+ * it in a namespace named after the test, an OCI image built here from busybox-static and
+ * imported offline, and the end of every test: containerd stopped, its shims and their
+ * processes killed, mounts under the temp dir undone, and what its shims left in the shared
+ * /run/containerd (sockets, FIFOs, runc state of the test's namespace) removed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CTRD_IMAGE "localhost/lcow-busybox:test"
+
+struct ctrd {
+	char dir[64]; /* /tmp/lcow-ctrd-XXXXXX */
+	char sock[128]; /* <dir>/c.sock */
+	char ns[32]; /* the containerd namespace of the test; every container ID begins with it */
+	pid_t pid; /* containerd */
+	/* what /run/containerd/{s,fifo} held before, so that only ours goes */
+	char **before;
+	size_t n_before;
+	/* a directory put first on containerd's PATH (shim binaries), or "" */
+	char path_dir[256];
+};
+
+/* Starts containerd and waits until `ctr version` answers (asserts on failure). */
+void ctrd_start(struct ctrd *d, const char *path_dir);
+/* Builds the busybox image (a tarball in the temp dir) and imports it as CTRD_IMAGE. */
+void ctrd_import_busybox(struct ctrd *d);
+/*
+ * Runs `ctr --address <sock> --namespace <ns> ARGS...` with stdin from in (NULL: /dev/null),
+ * within timeout_ms: its exit status (128+N when killed by N; 124 when the deadline passed),
+ * stdout and stderr in out (NUL-terminated, cut at len).
+ */
+int ctrd_ctr(struct ctrd *d, const char *in, char *out, size_t len, int timeout_ms,
+	     const char *const *args);
+/* Stops containerd and removes everything it and its shims left; asserts nothing stayed. */
+void ctrd_stop(struct ctrd *d);
+/* The number of processes whose command line names this containerd's socket (its shims). */
+int ctrd_shims(struct ctrd *d);

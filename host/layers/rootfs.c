@@ -106,3 +106,39 @@ int lcow_rootfs_parse(const struct lcow_rootfs_mount *m, size_t n, struct lcow_r
 	*ret = l;
 	return 0;
 }
+
+void lcow_rootfs_release(const char *cache_dir, char **images, const char *owner)
+{
+	struct gcs_error err = { 0 };
+
+	for (size_t i = 0; images && images[i]; i++) {
+		lcow_layer_release(cache_dir, images[i], owner, &err);
+		free(images[i]);
+	}
+	free(images);
+}
+
+int lcow_rootfs_acquire(const char *cache_dir, const struct lcow_rootfs_layers *l,
+			const char *owner, char ***ret_images, struct gcs_error *err)
+{
+	char **v = calloc(l->n_lowers + 1, sizeof(*v));
+	char img[4096];
+	int rc;
+
+	if (!v)
+		return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+	for (size_t i = 0; i < l->n_lowers; i++) {
+		rc = lcow_layer_acquire(cache_dir, l->lowers[i], owner, img, sizeof(img), err);
+		if (rc == 0 && !(v[i] = strdup(img))) {
+			struct gcs_error e2 = { 0 };
+			lcow_layer_release(cache_dir, img, owner, &e2);
+			rc = gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
+		}
+		if (rc < 0) {
+			lcow_rootfs_release(cache_dir, v, owner);
+			return rc;
+		}
+	}
+	*ret_images = v;
+	return 0;
+}

@@ -215,6 +215,35 @@ START_TEST(test_rootfs_parse)
 }
 END_TEST
 
+START_TEST(test_rootfs_acquire)
+{
+	char lower2[128], opt[300], **imgs = NULL, p[160];
+	struct gcs_error err = { 0 };
+	struct lcow_rootfs_layers l;
+
+	snprintf(lower2, sizeof(lower2), "%s/tree2", dir);
+	ck_assert_int_eq(mkdir(lower2, 0755), 0);
+	snprintf(opt, sizeof(opt), "lowerdir=%s:%s", lower2, tree);
+	const char *const opts[] = { opt };
+	struct lcow_rootfs_mount m = { "overlay", "overlay", opts, 1 };
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), 0);
+	ck_assert_msg(lcow_rootfs_acquire(cache, &l, "c1", &imgs, &err) == 0, "%s", err.message);
+	ck_assert(imgs[0] && imgs[1] && !imgs[2] && strcmp(imgs[0], imgs[1]) != 0);
+	ck_assert(is_ext4(imgs[0]) && is_ext4(imgs[1]));
+	ck_assert_int_eq(entries(), 4);
+	lcow_rootfs_release(cache, imgs, "c1");
+	ck_assert_int_eq(entries(), 0);
+	/* a tree that is not there: what was acquired before it is released */
+	lcow_rootfs_layers_free(&l);
+	snprintf(p, sizeof(p), "%s/gone", dir);
+	snprintf(opt, sizeof(opt), "lowerdir=%s:%s", tree, p);
+	ck_assert_int_eq(lcow_rootfs_parse(&m, 1, &l, &err), 0);
+	ck_assert_int_eq(lcow_rootfs_acquire(cache, &l, "c1", &imgs, &err), -ENOENT);
+	ck_assert_int_eq(entries(), 0);
+	lcow_rootfs_layers_free(&l);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("layer_cache");
@@ -227,6 +256,7 @@ int main(void)
 	tcase_add_test(tc, test_concurrent_and_stale);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_rootfs_parse);
+	tcase_add_test(tc, test_rootfs_acquire);
 	suite_add_tcase(s, tc);
 	return testutil_run(s);
 }

@@ -62,3 +62,12 @@ struct lcow_rootfs_layers {
 GCS_EXPORT int lcow_rootfs_parse(const struct lcow_rootfs_mount *m, size_t n,
 				 struct lcow_rootfs_layers *ret, struct gcs_error *err);
 GCS_EXPORT void lcow_rootfs_layers_free(struct lcow_rootfs_layers *l);
+
+/*
+ * Each read-only tree of l as a layer image of the cache, held by owner: ret_images[i] (malloc'd,
+ * NULL-terminated, top-most first, as l->lowers). On failure the images acquired are released.
+ */
+GCS_EXPORT int lcow_rootfs_acquire(const char *cache_dir, const struct lcow_rootfs_layers *l,
+				   const char *owner, char ***ret_images, struct gcs_error *err);
+/* Releases what lcow_rootfs_acquire gave and frees the list. */
+GCS_EXPORT void lcow_rootfs_release(const char *cache_dir, char **images, const char *owner);

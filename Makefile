@@ -152,7 +152,7 @@ all: deps build
 .PHONY: build
 build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
-	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(SHIM_LIB)
+	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(SHIM)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -417,7 +417,7 @@ install: build
 	$(call write_pc,$(DESTDIR)$(PREFIX)/lib/pkgconfig/gcs.pc)
 	install -m 0644 protocol/include/gcs/*.h $(DESTDIR)$(PREFIX)/include/gcs/
 	install -m 0644 host/include/lcow/*.h $(DESTDIR)$(PREFIX)/include/lcow/
-	install -m 0755 $(GCSCTL) $(LCOW) $(VSOCK) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(GCSCTL) $(LCOW) $(VSOCK) $(SHIM) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(AGENT) $(INIT) $(DESTDIR)$(PREFIX)/libexec/lcow/
 
 # ---- formatting ----

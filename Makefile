@@ -1,6 +1,6 @@
 # lcow: one entry point. See README.md.
 #   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo | bench
-#   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean
+#   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean | check-containerd
 #   make check SANITIZE=address,undefined   (everything under ASan + UBSan, in its own build dir)
 
 SHELL := /bin/bash
@@ -349,6 +349,11 @@ check-cli: $(CLI_TEST_BINS) $(LCOW) $(AGENT)
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),4,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
 	done; \
 	if [ $$fail = 0 ]; then echo "check: all CLI suites passed"; else echo "check: FAILURES" >&2; exit 1; fi
+
+# Debian's containerd starts the shim through `ctr run --runtime io.containerd.lcow.v1` (root).
+.PHONY: check-containerd
+check-containerd: $(SHIM)
+	@tests/containerd/run.sh $(SHIM)
 
 # Runs every suite even when one fails; fails if any did.
 check-unit: $(UNIT_BINS)

@@ -1,6 +1,6 @@
 # lcow: one entry point. See README.md.
 #   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo | bench
-#   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean
+#   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean | check-containerd
 #   make check SANITIZE=address,undefined   (everything under ASan + UBSan, in its own build dir)
 
 SHELL := /bin/bash
@@ -27,8 +27,9 @@ endif
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
-	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libnl-3-dev libnl-route-3-dev iproute2 containerd \
-	qemu-system-x86 cpio xz-utils zstd kmod jq
+	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libnl-3-dev libnl-route-3-dev iproute2 \
+	qemu-system-x86 cpio xz-utils zstd kmod jq \
+	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev containerd libmd-dev
 
 # The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it
 # into KERNEL_CACHE and checks its SHA256; `make initrd` reads it from there and never uses apt.
@@ -36,6 +37,12 @@ DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libs
 # never stale); `make distclean` removes it.
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 export KERNEL_CACHE
+
+# The containerd shim's .proto files: host/shim/protos.sh (run by `make deps`) takes them from
+# two Debian -dev packages it downloads into PROTO_CACHE (without installing them) and strips
+# their gogoproto options; the build runs protoc-c on them. Kept by `make clean`, like the kernel.
+PROTO_CACHE ?= $(CURDIR)/.cache/protos
+export PROTO_CACHE
 
 # libnl-route-3: route netlink for the agent's and the host's network set-up (Debian's libmnl-dev
 # has no static archive, and the agent links statically).
@@ -93,6 +100,24 @@ VSOCK_OBJS := $(VSOCK_SRCS:%.c=$(BUILD)/%.o)
 VSOCK_LIB := $(BUILD)/libvsockdev.a
 VSOCK := $(BUILD)/lcow-vsock
 
+# ---- host: the containerd shim v2 (containerd-shim-lcow-v1, runtime io.containerd.lcow.v1) ----
+# protoc-c output goes to SHIM_GEN, never into the tree.
+SHIM_GEN := $(BUILD)/host/shim/gen
+CTRD_PROTO := github.com/containerd/containerd
+SHIM_PROTOS := $(CTRD_PROTO)/runtime/v2/task/shim.proto $(CTRD_PROTO)/api/types/mount.proto \
+	$(CTRD_PROTO)/api/types/metrics.proto $(CTRD_PROTO)/api/types/task/task.proto \
+	$(CTRD_PROTO)/api/events/task.proto $(CTRD_PROTO)/api/services/ttrpc/events/v1/events.proto \
+	google/rpc/status.proto
+SHIM_PROTOS_WKT := google/protobuf/any.proto google/protobuf/empty.proto google/protobuf/timestamp.proto
+SHIM_GEN_SRCS := $(patsubst %.proto,$(SHIM_GEN)/%.pb-c.c,$(SHIM_PROTOS) $(SHIM_PROTOS_WKT) ttrpc.proto)
+SHIM_GEN_OBJS := $(SHIM_GEN_SRCS:.c=.o)
+SHIM_SRCS := $(wildcard host/shim/*.c)
+SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/%.o)
+SHIM_LIB := $(BUILD)/libshim.a
+SHIM := $(BUILD)/containerd-shim-lcow-v1
+PROTOBUF_C_CFLAGS = $(shell pkg-config --cflags libprotobuf-c)
+PROTOBUF_C_LIBS = $(shell pkg-config --libs libprotobuf-c)
+
 # ---- unit tests: one Check program per module ----
 UNIT_SRCS := $(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -132,7 +157,7 @@ all: deps build
 .PHONY: build
 build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
-	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(CTRD_TEST_BINS)
+	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(SHIM) $(CTRD_TEST_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -151,6 +176,7 @@ deps:
 			|| { apt-get update && apt-get install -y --no-install-recommends $$missing; }; \
 	fi
 	@initrd/kernel.sh fetch
+	@host/shim/protos.sh fetch
 
 # Rewrites initrd/kernel.lock from what apt offers now (KERNEL_VERSION=<abi>: that kernel).
 kernel-pin:
@@ -230,6 +256,34 @@ $(VSOCK): $(BUILD)/host/vsock/main.o $(VSOCK_LIB)
 $(BUILD)/tests/unit/test_vsock_%: $(BUILD)/tests/unit/test_vsock_%.o $(UNIT_UTIL) $(VSOCK_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(CHECK_LIBS)
 
+# The shim: protoc-c runs once over every .proto (they import each other) into SHIM_GEN.
+$(SHIM_GEN)/.stamp: host/shim/ttrpc.proto host/shim/protos.sh
+	@src=$$(host/shim/protos.sh dir) && rm -rf $(SHIM_GEN) && mkdir -p $(SHIM_GEN) && \
+		cd "$$src" && protoc-c -I. -I$(CURDIR)/host/shim -I/usr/include \
+		--c_out=$(CURDIR)/$(SHIM_GEN) $(SHIM_PROTOS) ttrpc.proto $(SHIM_PROTOS_WKT)
+	@touch $@
+
+$(SHIM_GEN_SRCS): $(SHIM_GEN)/.stamp ;
+
+$(SHIM_GEN)/%.pb-c.o: $(SHIM_GEN)/%.pb-c.c
+	$(CC) $(ALL_CFLAGS) $(PROTOBUF_C_CFLAGS) -I$(SHIM_GEN) -MMD -MP -c -o $@ $<
+
+$(BUILD)/host/shim/%.o: ALL_CFLAGS += -I$(SHIM_GEN) $(PROTOBUF_C_CFLAGS)
+$(SHIM_OBJS): | $(SHIM_GEN)/.stamp
+
+$(SHIM_LIB): $(filter-out %/main.o,$(SHIM_OBJS)) $(SHIM_GEN_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHIM): $(BUILD)/host/shim/main.o $(SHIM_LIB) $(COMMON_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(PROTOBUF_C_LIBS) -lmd
+
+# Suites of the shim's internals (test_shim_*.c) link its objects, all but main.
+SHIM_TEST_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%.o,$(wildcard tests/unit/test_shim_*.c))
+$(SHIM_TEST_OBJS): ALL_CFLAGS += -Ihost/shim -I$(SHIM_GEN) $(PROTOBUF_C_CFLAGS)
+$(SHIM_TEST_OBJS): | $(SHIM_GEN)/.stamp
+$(BUILD)/tests/unit/test_shim_%: $(BUILD)/tests/unit/test_shim_%.o $(UNIT_UTIL) $(SHIM_LIB) $(COMMON_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(PROTOBUF_C_LIBS) -lmd $(CHECK_LIBS)
+
 # Suites of init's internals (test_init_*.c) link its objects, all but main.
 $(BUILD)/tests/unit/test_init_%.o: ALL_CFLAGS += -Iguest/init
 $(BUILD)/tests/unit/test_init_%: $(BUILD)/tests/unit/test_init_%.o $(UNIT_UTIL) $(filter-out %/main.o,$(INIT_OBJS))
@@ -304,14 +358,15 @@ check-cli: $(CLI_TEST_BINS) $(LCOW) $(AGENT)
 
 $(BUILD)/tests/containerd/%.o: tests/containerd/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -DLCOW_SHIM_DIR='"$(CURDIR)/$(BUILD)"' -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/containerd/%: $(BUILD)/tests/containerd/%.o $(CTRD_TEST_UTIL)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
 
-# Every containerd suite runs even when one fails.
+# Debian's containerd with configs of the suites' own; the lcow shim through
+# `ctr run --runtime io.containerd.lcow.v1`. Every suite runs even when one fails.
 .PHONY: check-containerd
-check-containerd: $(CTRD_TEST_BINS)
+check-containerd: $(CTRD_TEST_BINS) $(SHIM)
 	@fail=0; for t in $(CTRD_TEST_BINS); do \
 		echo "== $$t"; \
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),2,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
@@ -385,7 +440,7 @@ install: build
 	$(call write_pc,$(DESTDIR)$(PREFIX)/lib/pkgconfig/gcs.pc)
 	install -m 0644 protocol/include/gcs/*.h $(DESTDIR)$(PREFIX)/include/gcs/
 	install -m 0644 host/include/lcow/*.h $(DESTDIR)$(PREFIX)/include/lcow/
-	install -m 0755 $(GCSCTL) $(LCOW) $(VSOCK) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(GCSCTL) $(LCOW) $(VSOCK) $(SHIM) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(AGENT) $(INIT) $(DESTDIR)$(PREFIX)/libexec/lcow/
 
 # ---- formatting ----

@@ -1,0 +1,52 @@
+/*
+ * Debian's containerd drives containerd-shim-lcow-v1 (runtime io.containerd.lcow.v1): it finds
+ * the shim on its PATH, runs its start subcommand, dials the address it prints, and passes the
+ * Create's answer back to ctr; the shim exits after Shutdown and containerd's delete, and
+ * nothing is left (see ctrd.h).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctrd.h"
+
+#define STEP_MS 60000
+
+START_TEST(test_create_not_implemented)
+{
+	struct ctrd d;
+	char id[64], out[4096];
+	int rc;
+
+	ctrd_start(&d, LCOW_SHIM_DIR);
+	ctrd_import_busybox(&d);
+	snprintf(id, sizeof(id), "%s-l1", d.ns);
+	rc = ctrd_ctr(&d, NULL, out, sizeof(out), STEP_MS,
+		      (const char *const[]){ "run", "--rm", "--runtime", "io.containerd.lcow.v1",
+					     CTRD_IMAGE, id, "/bin/sh", "-c", "exit 7", NULL });
+	ck_assert_msg(rc != 0 && strstr(out, "lcow shim: Create is not implemented"),
+		      "ctr run: %d %s", rc, out);
+	for (int i = 0; i < 100 && ctrd_shims(&d) > 0; i++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(ctrd_shims(&d), 0);
+	ctrd_stop(&d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("containerd-lcow");
+	TCase *tc = tcase_create("lcow");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_create_not_implemented);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,10 +1,12 @@
 #!/bin/bash
 # The .proto files of the containerd shim: taken from two Debian packages, never committed.
 #
-#   host/shim/protos.sh fetch   (make deps) download golang-github-containerd-containerd-dev and
-#                               golang-github-gogo-googleapis-dev with `apt-get download` into
-#                               PROTO_CACHE (not installed: that would pull systemd), unless a
-#                               .deb of each is cached already, then extract and strip the files
+#   host/shim/protos.sh fetch   (make deps) download the versions of golang-github-containerd-
+#                               containerd-dev and golang-github-gogo-googleapis-dev that
+#                               host/shim/protos.lock pins, with `apt-get download` into
+#                               PROTO_CACHE (not installed: that would pull systemd), unless they
+#                               are cached already; check their SHA256 against the lock; then
+#                               extract and strip the files
 #   host/shim/protos.sh dir     (make build) print the directory of the stripped files; never
 #                               runs apt
 #
@@ -18,6 +20,7 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROTO_CACHE=${PROTO_CACHE:-$TOP/.cache/protos}
+LOCK=$TOP/host/shim/protos.lock
 PKGS=(golang-github-containerd-containerd-dev golang-github-gogo-googleapis-dev)
 GOSRC=usr/share/gocode/src
 CTRD=github.com/containerd/containerd
@@ -42,7 +45,20 @@ trap '[ -z "$CLEANUP" ] || rm -rf "$CLEANUP"' EXIT
 apt_opts=(-q)
 [ "$(id -u)" != 0 ] || apt_opts+=(-o APT::Sandbox::User=root)
 
-cached_deb() { compgen -G "$PROTO_CACHE/$1_*_all.deb" | head -n 1; }
+# "version sha256" of a package in the lock
+pinned() { awk -v p="$1" '$1 == p { print $2, $3 }' "$LOCK"; }
+# The cached .deb of the pinned version of a package (dpkg's file name: ':' of an epoch as %3a)
+cached_deb() {
+	local v
+	read -r v _ <<<"$(pinned "$1")"
+	[ -f "$PROTO_CACHE/$1_${v//:/%3a}_all.deb" ] && printf '%s\n' "$PROTO_CACHE/$1_${v//:/%3a}_all.deb"
+}
+check_deb() {
+	local v sum got
+	read -r v sum <<<"$(pinned "$1")"
+	got=$(sha256sum "$2" | cut -d' ' -f1)
+	[ "$got" = "$sum" ] || die "$2: SHA256 $got, but $LOCK pins $sum"
+}
 
 # The stripped copy of one file: gogoproto/fieldpath imports, options and field options gone.
 # google/rpc/status.proto keeps its path relative to the googleapis root.
@@ -57,20 +73,24 @@ strip_one() {
 }
 
 cmd_fetch() {
-	local p deb tmp f rel
+	local p deb tmp f rel v
 	mkdir -p "$PROTO_CACHE"
 	for p in "${PKGS[@]}"; do
+		[ -n "$(pinned "$p")" ] || die "$p is not pinned in $LOCK"
 		deb=$(cached_deb "$p") || true
 		if [ -n "$deb" ]; then
-			say "$p: cached as $(basename "$deb")"
+			check_deb "$p" "$deb"
+			say "$p: cached as $(basename "$deb"), SHA256 as pinned"
 			continue
 		fi
 		tmp=$(mktemp -d "$PROTO_CACHE/.download-XXXXXX")
 		CLEANUP=$tmp
-		say "downloading $p"
-		(cd "$tmp" && apt-get "${apt_opts[@]}" download "$p") ||
-			{ apt-get -q update >/dev/null && (cd "$tmp" && apt-get "${apt_opts[@]}" download "$p"); } ||
-			die "apt-get download $p failed"
+		read -r v _ <<<"$(pinned "$p")"
+		say "downloading $p $v"
+		(cd "$tmp" && apt-get "${apt_opts[@]}" download "$p=$v") ||
+			{ apt-get -q update >/dev/null && (cd "$tmp" && apt-get "${apt_opts[@]}" download "$p=$v"); } ||
+			die "apt-get download $p=$v failed"
+		check_deb "$p" "$tmp"/"$p"_*_all.deb
 		mv "$tmp"/"$p"_*_all.deb "$PROTO_CACHE/"
 		rm -rf "$tmp"
 		CLEANUP=

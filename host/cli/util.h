@@ -7,19 +7,10 @@
 #include <sys/types.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "fsutil.h"
 #include "proc.h"
 #include "timeutil.h"
-
-/* Removes path and everything under it, never crossing into another filesystem. */
-int rm_rf(const char *path);
-/* Writes text to path through a temporary file and rename (what runc does for pid files). */
-int write_file_atomic(const char *path, const char *text, mode_t mode);
-/* The whole file, NUL-terminated, malloc'd (at most max bytes). */
-int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* JSON file I/O (compact, keys in insertion order). */
-int json_write_file(const char *path, json_t *j);
-int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen);
 
 /* "2024-05-01T12:00:00.123456789Z", as runc writes times. */
 

@@ -1,4 +1,4 @@
-/* Whole-file helpers: removal, atomic writes, reads, JSON files. */
+/* Whole-file helpers (removal, atomic writes, reads, JSON files) and program lookup. */
 #include "fileio.h"
 
 #include <errno.h>
@@ -119,4 +119,41 @@ int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen)
 	}
 	*ret = j;
 	return 0;
+}
+
+int exe_dir(char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char *slash;
+
+	if (n < 0)
+		return -errno;
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	return pathf(buf, len, "%s", path);
+}
+
+bool program_exists(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && pathf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) == 0 &&
+		    access(buf, X_OK) == 0)
+			return true;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
 }

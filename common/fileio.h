@@ -1,7 +1,8 @@
-/* Whole-file helpers every host program shares: removal, atomic writes, reads, JSON files. */
+/* Host helpers: whole files (removal, atomic writes, reads, JSON) and program lookup. */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -14,3 +15,7 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* JSON file I/O (compact, keys in insertion order). */
 int json_write_file(const char *path, json_t *j);
 int json_read_file(const char *path, json_t **ret, char *errbuf, size_t errlen);
+/* The directory of the running executable. */
+int exe_dir(char *buf, size_t len);
+/* Whether a program is in PATH (or, with a slash, exists and is executable). */
+bool program_exists(const char *name);

@@ -16,8 +16,3 @@
 
 /* A container or UVM ID as runc accepts it: [A-Za-z0-9_+.-], 1-128 bytes, not "." or "..". */
 bool id_valid(const char *id);
-
-/* The directory of the running executable. */
-int exe_dir(char *buf, size_t len);
-/* Whether a program is in PATH (or, with a slash, exists and is executable). */
-bool program_exists(const char *name);

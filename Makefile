@@ -83,6 +83,11 @@ AGENT_SRCS := $(wildcard guest/gcs/*.c)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
 AGENT := $(BUILD)/gcs
 
+# ---- host: the runtime core both front ends drive (liblcowrt.a) ----
+RT_SRCS := $(wildcard host/runtime/*.c)
+RT_OBJS := $(RT_SRCS:%.c=$(BUILD)/%.o)
+RT_LIB := $(BUILD)/liblcowrt.a
+
 # ---- host: the lcow CLI (runhcs's commands on Linux hosts) ----
 CLI_SRCS := $(wildcard host/cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
@@ -155,7 +160,7 @@ IMG := build/default
 all: deps build
 
 .PHONY: build
-build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
+build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(RT_LIB) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
 	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(SHIM) $(CTRD_TEST_BINS)
 
@@ -236,11 +241,14 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_UTIL) $(GCS_LIB) $(PROTO_L
 $(CLI_LIB): $(filter-out %/main.o,$(CLI_OBJS))
 	rm -f $@ && ar rcs $@ $^
 
-$(LCOW): $(BUILD)/host/cli/main.o $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
+$(RT_LIB): $(RT_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(LCOW): $(BUILD)/host/cli/main.o $(CLI_LIB) $(RT_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
 # Suites of the CLI's internals (test_cli_*.c) link its objects, all but main.
-$(BUILD)/tests/unit/test_cli_%: $(BUILD)/tests/unit/test_cli_%.o $(UNIT_UTIL) $(CLI_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
+$(BUILD)/tests/unit/test_cli_%: $(BUILD)/tests/unit/test_cli_%.o $(UNIT_UTIL) $(CLI_LIB) $(RT_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(INIT): $(INIT_OBJS)
@@ -303,6 +311,10 @@ $(BUILD)/tests/integration/%.o: tests/integration/%.c
 		-DLCOW_AGENT='"$(CURDIR)/$(AGENT)"' -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(IT_UTIL) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
+# The runtime core's suite links liblcowrt.a too.
+$(BUILD)/tests/integration/test_runtime: $(BUILD)/tests/integration/test_runtime.o $(IT_UTIL) $(RT_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/vm/%.o: tests/vm/%.c
@@ -434,7 +446,7 @@ fuzz: deps $(FUZZ_TARGETS)
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/gcs \
 		$(DESTDIR)$(PREFIX)/include/lcow $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/lcow
-	install -m 0644 $(PROTO_LIB) $(GCS_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(PROTO_LIB) $(GCS_LIB) $(RT_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(GCS_SO) $(DESTDIR)$(PREFIX)/lib/libgcs.so.0
 	ln -sf libgcs.so.0 $(DESTDIR)$(PREFIX)/lib/libgcs.so
 	$(call write_pc,$(DESTDIR)$(PREFIX)/lib/pkgconfig/gcs.pc)

@@ -205,26 +205,3 @@ int bundle_load(const char *dir, const char *ctr_dir, struct bundle *b, struct g
 	}
 	return rc;
 }
-
-json_t *bundle_guest_spec(json_t *spec, const char *root_path)
-{
-	json_t *s = json_deep_copy(spec), *root, *lnx;
-
-	if (!s)
-		return NULL;
-	json_object_del(s, "hooks");
-	json_object_del(s, "windows");
-	root = json_object_get(s, "root");
-	if (!json_is_object(root)) {
-		root = json_object();
-		json_object_set_new(s, "root", root);
-	}
-	json_object_set_new(root, "path", json_string(root_path));
-	lnx = json_object_get(s, "linux");
-	if (!json_is_object(lnx)) {
-		lnx = json_object();
-		json_object_set_new(s, "linux", lnx);
-	}
-	json_object_set_new(lnx, "cgroupsPath", json_string(""));
-	return s;
-}

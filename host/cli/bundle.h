@@ -36,8 +36,3 @@ struct bundle {
  */
 int bundle_load(const char *dir, const char *ctr_dir, struct bundle *b, struct gcs_error *err);
 void bundle_free(struct bundle *b);
-/*
- * The spec as the guest gets it (hcsshim's createLCOWSpec): root.path is root_path,
- * linux.cgroupsPath is "", hooks and windows are gone. A new reference.
- */
-json_t *bundle_guest_spec(json_t *spec, const char *root_path);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "network.h"
-#include "vm.h"
+#include <lcow/runtime.h>
 
 /* Global options (main.c). */
 extern const char *arg_root;
@@ -37,7 +37,7 @@ struct create_opts {
 	const char *id;
 	const char *bundle; /* default: the current directory */
 	const char *uvm; /* --uvm: a pod; NULL: a UVM of the container's own, named like it */
-	enum vm_mode mode;
+	enum lcow_rt_mode mode;
 	const char *pid_file;
 	const char *console_socket;
 	bool detach; /* the CLI will not stay: a terminal needs the console socket */

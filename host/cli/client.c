@@ -48,8 +48,8 @@ int client_container(const char *id, char *uvm, size_t len, json_t **ret_record,
 	return 0;
 }
 
-static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod, bool adopt,
-			json_t *first_net, struct gcs_error *err);
+static int spawn_daemon(const char *uvm, const char *dir, enum lcow_rt_mode mode, bool pod,
+			bool adopt, json_t *first_net, struct gcs_error *err);
 static int lock_uvms(int timeout_ms, int *ret_fd);
 
 /*
@@ -76,7 +76,7 @@ static int adopt_uvm(const char *uvm, const char *dir, struct gcs_error *err)
 	if (stat(p, &st) < 0)
 		return -ESRCH;
 	log_warning("UVM %s: its daemon is not running: starting one to adopt the UVM", uvm);
-	rc = spawn_daemon(uvm, dir, VM_PROCESS, false, true, NULL, &e);
+	rc = spawn_daemon(uvm, dir, LCOW_RT_PROCESS, false, true, NULL, &e);
 	if (rc < 0)
 		log_warning("UVM %s: %s", uvm, e.message);
 	return rc;
@@ -382,8 +382,8 @@ static int await_ready(int fd, const char *uvm, int timeout_ms, struct gcs_error
  * lcow re-executed as `lcow uvm-daemon`, detached: a session of its own, stdio on /dev/null and
  * its log, no fd of ours but the ready pipe (fd 3), reparented to init by a double fork.
  */
-static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, bool pod, bool adopt,
-			json_t *first_net, struct gcs_error *err)
+static int spawn_daemon(const char *uvm, const char *dir, enum lcow_rt_mode mode, bool pod,
+			bool adopt, json_t *first_net, struct gcs_error *err)
 {
 	_cleanup_free_ char *net = NULL;
 	char log[PATH_MAX];
@@ -410,11 +410,11 @@ static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, boo
 		argv[k++] = "--adopt";
 	} else {
 		argv[k++] = "--mode";
-		argv[k++] = vm_mode_name(mode);
+		argv[k++] = lcow_rt_mode_name(mode);
 	}
 	if (pod)
 		argv[k++] = "--pod";
-	if (first_net && mode == VM_QEMU && !adopt) {
+	if (first_net && mode == LCOW_RT_QEMU && !adopt) {
 		net = json_dumps(first_net, JSON_COMPACT);
 		if (!net)
 			return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
@@ -457,8 +457,8 @@ static int spawn_daemon(const char *uvm, const char *dir, enum vm_mode mode, boo
 	close(ready[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	rc = await_ready(ready[0], uvm, mode == VM_QEMU || adopt ? BOOT_QEMU_MS : BOOT_PROCESS_MS,
-			 err);
+	rc = await_ready(ready[0], uvm,
+			 mode == LCOW_RT_QEMU || adopt ? BOOT_QEMU_MS : BOOT_PROCESS_MS, err);
 	close(ready[0]);
 	return rc;
 }
@@ -487,24 +487,24 @@ static int lock_uvms(int timeout_ms, int *ret_fd)
 	return 0;
 }
 
-enum vm_mode client_uvm_mode(const char *uvm, enum vm_mode mode)
+enum lcow_rt_mode client_uvm_mode(const char *uvm, enum lcow_rt_mode mode)
 {
 	char p[PATH_MAX], errbuf[160], why[256];
 	json_t *j = NULL;
-	enum vm_mode m;
+	enum lcow_rt_mode m;
 
 	if (store_uvm_file(uvm, "uvm.json", p, sizeof(p)) == 0 &&
 	    json_read_file(p, &j, errbuf, sizeof(errbuf)) == 0 &&
-	    vm_mode_parse(json_string_value(json_object_get(j, "mode")) ?: "", &m) == 0 &&
-	    m != VM_AUTO) {
+	    lcow_rt_mode_parse(json_string_value(json_object_get(j, "mode")) ?: "", &m) == 0 &&
+	    m != LCOW_RT_AUTO) {
 		json_decref(j);
 		return m;
 	}
 	json_decref(j);
-	return vm_resolve(mode, why, sizeof(why));
+	return lcow_rt_mode_resolve(mode, why, sizeof(why));
 }
 
-int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, json_t *first_net,
+int client_ensure_uvm(const char *uvm, enum lcow_rt_mode mode, bool pod, json_t *first_net,
 		      bool *ret_started, struct gcs_error *err)
 {
 	_cleanup_close_ int lock = -1;
@@ -524,7 +524,7 @@ int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, json_t *firs
 		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "--root is too long");
 	if (stat(dir, &st) == 0)
 		return client_check_uvm(uvm, err);
-	mode = vm_resolve(mode, why, sizeof(why));
+	mode = lcow_rt_mode_resolve(mode, why, sizeof(why));
 	if (why[0])
 		fprintf(stderr,
 			"lcow: UVM %s in process mode (no hypervisor, not a security "
@@ -532,7 +532,7 @@ int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, json_t *firs
 			uvm, why);
 	if ((rc = mkdir_p(dir, 0700)) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "mkdir %s: %s", dir, strerror(-rc));
-	log_debug("starting UVM %s (%s mode)", uvm, vm_mode_name(mode));
+	log_debug("starting UVM %s (%s mode)", uvm, lcow_rt_mode_name(mode));
 	rc = spawn_daemon(uvm, dir, mode, pod, false, first_net, err);
 	if (rc < 0) {
 		/* The daemon removed what it made; a daemon that never ran did not. */

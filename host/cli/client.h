@@ -12,7 +12,7 @@
 #include <lcow/gcs.h>
 
 #include "ctl.h"
-#include "vm.h"
+#include <lcow/runtime.h>
 
 #define CALL_MS 60000 /* an ordinary request */
 #define CREATE_MS 300000 /* create and delete: disks, mkfs, runc in a TCG guest */
@@ -58,18 +58,18 @@ void client_hold_cancel(void);
 /* The signal that cancelled, or one pending now (which is taken); 0 when none. */
 int client_cancel_pending(void);
 /*
- * Makes sure the daemon of uvm runs: starts one in the given mode (auto: see vm_resolve, with a
+ * Makes sure the daemon of uvm runs: starts one in the given mode (auto: see lcow_rt_mode_resolve, with a
  * notice on stderr when it falls back to process mode) when there is none. ret_started says
  * whether this call started it. first_net (may be NULL): the network of the container the UVM
  * is started for ({"id","dir","network","publish"}), which a QEMU UVM gets as a NIC at boot.
  */
-int client_ensure_uvm(const char *uvm, enum vm_mode mode, bool pod, json_t *first_net,
+int client_ensure_uvm(const char *uvm, enum lcow_rt_mode mode, bool pod, json_t *first_net,
 		      bool *ret_started, struct gcs_error *err);
 /*
  * The mode of the UVM: a running one's (its uvm.json), else what client_ensure_uvm would start
  * for mode (auto resolved, quietly).
  */
-enum vm_mode client_uvm_mode(const char *uvm, enum vm_mode mode);
+enum lcow_rt_mode client_uvm_mode(const char *uvm, enum lcow_rt_mode mode);
 
 /* A request that names only a container ({"op":op,"id":id}), to the container's UVM. */
 int client_simple(const char *op, const char *id, struct gcs_error *err);

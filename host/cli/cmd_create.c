@@ -319,8 +319,8 @@ int create_parse(const char *cmd, const char *usage, int argc, char **argv, stru
 	*ret_done = false;
 	memset(o, 0, sizeof(*o));
 	o->detach = !run;
-	if (vm_mode_parse(getenv("LCOW_UVM_MODE") ?: "auto", &o->mode) < 0)
-		o->mode = VM_AUTO;
+	if (lcow_rt_mode_parse(getenv("LCOW_UVM_MODE") ?: "auto", &o->mode) < 0)
+		o->mode = LCOW_RT_AUTO;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, run ? "b:dp:h" : "b:p:h", options, NULL)) != -1) {
 		switch (c) {
@@ -336,7 +336,7 @@ int create_parse(const char *cmd, const char *usage, int argc, char **argv, stru
 			o->uvm = optarg;
 			break;
 		case OPT_UVM_MODE:
-			if (vm_mode_parse(optarg, &o->mode) < 0)
+			if (lcow_rt_mode_parse(optarg, &o->mode) < 0)
 				return usage_error(cmd, "--uvm-mode must be auto, qemu or process");
 			break;
 		case OPT_PID_FILE:

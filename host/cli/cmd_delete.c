@@ -13,7 +13,7 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
-#include "vm.h"
+#include <lcow/runtime.h>
 
 static const char usage[] =
 	"Usage: lcow [GLOBAL OPTIONS] delete [--force] ID...\n"
@@ -39,7 +39,7 @@ static void sweep_uvm(const char *uvm)
 	if (store_uvm_dir(uvm, dir, sizeof(dir)) < 0 ||
 	    pathf(vmdir, sizeof(vmdir), "%s/vm", dir) < 0)
 		return;
-	n = vm_sweep(vmdir);
+	n = lcow_rt_uvm_sweep(vmdir);
 	rm_rf(dir);
 	log_warning("UVM %s: its daemon was not running; cleaned up after it (%d leftovers)", uvm,
 		    n);

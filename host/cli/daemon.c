@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,14 +45,6 @@ static const char usage[] =
 	"                       or \"cancel\" on it (or SIGTERM) before then cancels the boot\n"
 	"  -h, --help           show this help\n";
 
-const char *ctr_status_name(enum ctr_status s)
-{
-	static const char *const names[] = { "creating", "created", "running", "paused",
-					     "stopped" };
-
-	return names[s];
-}
-
 /* ---- replies ---- */
 
 void reply_ok(struct ctl_conn *c, json_t *fields)
@@ -82,75 +75,59 @@ void reply_err(struct ctl_conn *c, const char *code, const char *fmt, ...)
 	json_decref(r);
 }
 
+void reply_rt_err(struct ctl_conn *c, int rc, const struct gcs_error *err)
+{
+	reply_err(c,
+		  rc == -ENOENT	   ? "not-found" :
+		  rc == -ESHUTDOWN ? "exiting" :
+		  rc == -ENOLINK   ? "uvm-gone" :
+				     NULL,
+		  "%s", err->message);
+}
+
 /* ---- containers ---- */
 
-struct ctr *ctr_get(struct daemon *d, const char *id)
+struct lcow_rt_ctr *ctr_find(struct daemon *d, struct ctl_conn *c, json_t *req)
 {
-	struct ctr *c;
+	struct lcow_rt_ctr *x =
+		lcow_rt_ctr_get(d->rt, json_string_value(json_object_get(req, "id")));
 
-	pthread_mutex_lock(&d->lock);
-	for (c = d->ctrs; c; c = c->next)
-		if (!strcmp(c->id, id))
-			break;
-	if (c)
-		c->refs++;
-	pthread_mutex_unlock(&d->lock);
-	return c;
+	if (!x)
+		reply_err(c, "not-found", "container does not exist");
+	return x;
 }
 
-static void ctr_free(struct ctr *c)
+/* Every request but delete fails once the UVM is gone, and says so. */
+bool uvm_gone(struct daemon *d, struct ctl_conn *c)
 {
-	/* The relays stop before their fds close. */
-	gcs_process_free(c->init);
-	for (size_t i = 0; i < c->n_fds; i++)
-		close(c->fds[i]);
-	json_decref(c->spec);
-	dnet_free(c->net);
-	pthread_mutex_destroy(&c->op);
-	free(c);
-}
-
-/* The last reference of a container that left the list frees it. */
-void ctr_put(struct daemon *d, struct ctr *c)
-{
-	bool last;
-
-	if (!c)
-		return;
-	pthread_mutex_lock(&d->lock);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&d->lock);
-	if (last)
-		ctr_free(c);
+	if (!lcow_rt_broken(d->rt))
+		return false;
+	reply_err(c, "uvm-gone",
+		  "the UVM %s is gone: its agent closed the bridge (see the daemon's log in %s); "
+		  "`lcow delete --force` cleans up",
+		  d->uvm_id, d->dir);
+	return true;
 }
 
 /* ---- the UVM ---- */
 
-static void on_notification(void *user, const struct gcs_proto_notification *n)
+static void on_rt_log(void *user, enum lcow_rt_log_level level, const char *msg)
 {
-	struct daemon *d = user;
+	static const enum log_level levels[] = { [LCOW_RT_LOG_ERROR] = LOG_ERROR,
+						 [LCOW_RT_LOG_WARNING] = LOG_WARNING,
+						 [LCOW_RT_LOG_INFO] = LOG_INFO,
+						 [LCOW_RT_LOG_DEBUG] = LOG_DEBUG };
 
-	log_debug("notification: container %s: %s",
-		  n->base.container_id ? n->base.container_id : "", n->type ? n->type : "");
-	if (n->base.container_id)
-		ctr_notified(d, n->base.container_id);
-}
-
-static void on_vm_log(void *user, const char *line)
-{
 	(void)user;
-	log_debug("uvm: %s", line);
+	log_msg(levels[level], "%s", msg);
 }
 
 void daemon_stop_uvm(struct daemon *d)
 {
-	pthread_mutex_lock(&d->lock);
-	d->exiting = true;
-	pthread_mutex_unlock(&d->lock);
 	/* New clients find nobody from now on. */
 	unlink(d->sock);
-	vm_stop(&d->vm);
-	dnet_boot_discard(d);
+	if (d->rt)
+		lcow_rt_stop(d->rt);
 	rm_rf(d->dir);
 	log_info("uvm %s: stopped", d->uvm_id);
 }
@@ -163,39 +140,27 @@ void daemon_exit(struct daemon *d)
 		log_debug("wake: %m");
 }
 
-void op_shutdown(struct daemon *d, struct ctl_conn *c, json_t *req)
-{
-	bool force = json_is_true(json_object_get(req, "force"));
-	char names[1024] = "";
-	size_t n = 0;
-
-	/* delete of a container the daemon never got: its own UVM goes too, never a pod. */
-	if (json_is_true(json_object_get(req, "unless_pod")) && d->pod) {
-		reply_ok(c, json_pack("{s:b}", "uvm_stopped", 0));
-		return;
-	}
-
-	pthread_mutex_lock(&d->lock);
-	for (struct ctr *x = d->ctrs; x; x = x->next)
-		n += (size_t)snprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0, "%s%s",
-				      n ? ", " : "", x->id);
-	pthread_mutex_unlock(&d->lock);
-	if (names[0] && !force) {
-		reply_err(c, NULL, "UVM %s still has containers: %s", d->uvm_id, names);
-		return;
-	}
-	ctr_delete_all(d);
-	daemon_stop_uvm(d);
-	reply_ok(c, json_pack("{s:b}", "uvm_stopped", 1));
-	daemon_exit(d);
-}
-
 /* ---- the control socket ---- */
 
 struct conn_arg {
 	struct daemon *d;
 	int fd;
 };
+
+static const struct daemon_op *op_find(const char *name)
+{
+	static const struct {
+		const struct daemon_op *ops;
+		const size_t *n;
+	} tables[] = { { daemon_ctr_ops, &daemon_n_ctr_ops },
+		       { daemon_query_ops, &daemon_n_query_ops } };
+
+	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
+		for (size_t i = 0; i < *tables[t].n; i++)
+			if (!strcmp(tables[t].ops[i].name, name))
+				return &tables[t].ops[i];
+	return NULL;
+}
 
 static void *serve_conn(void *arg)
 {
@@ -204,6 +169,7 @@ static void *serve_conn(void *arg)
 	struct ctl_conn c;
 	int fds[CTL_MAX_FDS];
 	size_t n_fds = CTL_MAX_FDS;
+	const struct daemon_op *o;
 	json_t *req = NULL;
 	const char *op;
 	int rc;
@@ -222,36 +188,11 @@ static void *serve_conn(void *arg)
 	if (!op)
 		op = "";
 	/* fds go to the ops that take them; the others close them here. */
-	if (!strcmp(op, "create")) {
-		op_create(d, &c, req, fds, n_fds);
-		n_fds = 0;
-	} else if (!strcmp(op, "exec")) {
-		op_exec(d, &c, req, fds, n_fds);
-		n_fds = 0;
-	} else if (!strcmp(op, "start")) {
-		op_start(d, &c, req);
-	} else if (!strcmp(op, "kill")) {
-		op_kill(d, &c, req);
-	} else if (!strcmp(op, "resize")) {
-		op_resize(d, &c, req);
-	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
-		op_pause(d, &c, req, !strcmp(op, "pause"));
-	} else if (!strcmp(op, "ps")) {
-		op_ps(d, &c, req);
-	} else if (!strcmp(op, "update")) {
-		op_update(d, &c, req);
-	} else if (!strcmp(op, "stats")) {
-		op_stats(d, &c, req);
-	} else if (!strcmp(op, "events")) {
-		op_events(d, &c, req);
-	} else if (!strcmp(op, "state")) {
-		op_state(d, &c, req);
-	} else if (!strcmp(op, "list")) {
-		op_list(d, &c);
-	} else if (!strcmp(op, "delete")) {
-		op_delete(d, &c, req);
-	} else if (!strcmp(op, "shutdown")) {
-		op_shutdown(d, &c, req);
+	o = op_find(op);
+	if (o) {
+		o->fn(d, &c, req, fds, o->takes_fds ? n_fds : 0);
+		if (o->takes_fds)
+			n_fds = 0;
 	} else {
 		reply_err(&c, NULL, "unknown request '%s'", op);
 	}
@@ -321,7 +262,7 @@ static void serve(struct daemon *d)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				log_info("uvm %s: signal %u: stopping the UVM", d->uvm_id,
 					 si.ssi_signo);
-			ctr_delete_all(d);
+			lcow_rt_delete_all(d->rt);
 			daemon_stop_uvm(d);
 			return;
 		}
@@ -372,8 +313,9 @@ static int write_uvm_json(struct daemon *d, const char *created)
 	int rc;
 
 	time_rfc3339(when, sizeof(when));
-	j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "id", d->uvm_id, "mode", vm_mode_name(d->mode),
-		      "pod", d->pod, "created", created ? created : when, "pid", (int)getpid());
+	j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "id", d->uvm_id, "mode",
+		      lcow_rt_mode_name(d->mode), "pod", d->pod, "created",
+		      created ? created : when, "pid", (int)getpid());
 	if (!j || pathf(p, sizeof(p), "%s/uvm.json", d->dir) < 0) {
 		json_decref(j);
 		return -ENOMEM;
@@ -424,12 +366,48 @@ static int read_uvm_json(struct daemon *d, char *created, size_t len, struct gcs
 	    (rc = json_read_file(p, &j, errbuf, sizeof(errbuf))) < 0)
 		return gcs_error_set(err, -ENOENT, HR_FAIL, "UVM %s: no uvm.json to adopt it by",
 				     d->uvm_id);
-	rc = vm_mode_parse(json_string_value(json_object_get(j, "mode")) ?: "", &d->mode);
+	rc = lcow_rt_mode_parse(json_string_value(json_object_get(j, "mode")) ?: "", &d->mode);
 	d->pod = json_is_true(json_object_get(j, "pod"));
 	snprintf(created, len, "%s", json_string_value(json_object_get(j, "created")) ?: "");
 	json_decref(j);
-	if (rc < 0 || d->mode == VM_AUTO)
+	if (rc < 0 || d->mode == LCOW_RT_AUTO)
 		return gcs_error_set(err, -EINVAL, HR_FAIL, "UVM %s: a broken uvm.json", d->uvm_id);
+	return 0;
+}
+
+/*
+ * Opens the control socket, then writes the pid file, then boots (or adopts) the UVM: a client
+ * that finds the daemon meanwhile has its request queued until the daemon serves.
+ */
+/*
+ * The containers of this UVM from their records (after an adoption): each one's directory in
+ * the store, whose record names this UVM.
+ */
+static int daemon_restore(struct daemon *d)
+{
+	char **ids = NULL;
+	size_t n = 0, adopted = 0;
+	int rc = store_list(&ids, &n);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char dir[PATH_MAX];
+		json_t *rec = NULL;
+		const char *uvm;
+		bool ours;
+
+		if (store_record_read(ids[i], &rec) < 0)
+			continue;
+		uvm = json_string_value(json_object_get(rec, "uvm"));
+		ours = uvm && !strcmp(uvm, d->uvm_id) &&
+		       store_container_dir(ids[i], dir, sizeof(dir)) == 0;
+		json_decref(rec);
+		if (ours && lcow_rt_adopt_container(d->rt, ids[i], dir) == 0)
+			adopted++;
+	}
+	store_list_free(ids, n);
+	log_info("uvm %s: adopted with %zu containers", d->uvm_id, adopted);
 	return 0;
 }
 
@@ -439,23 +417,22 @@ static int read_uvm_json(struct daemon *d, char *created, size_t len, struct gcs
  */
 static int daemon_start(struct daemon *d, bool adopt, struct gcs_error *err)
 {
-	struct vm_start_options o = { .debug = d->debug,
-				      .cancelled = boot_cancelled,
-				      .on_log = on_vm_log,
-				      .on_notification = on_notification,
-				      .user = d };
-	char vmdir[PATH_MAX], p[PATH_MAX], created[64] = "";
-	const struct vm_nic *nic = NULL;
+	struct lcow_rt_options o = { .id = d->uvm_id,
+				     .dir = d->dir,
+				     .debug = d->debug,
+				     .first_net = d->first_net,
+				     .cancelled = boot_cancelled,
+				     .user = d };
+	char p[PATH_MAX], created[64] = "";
 	sigset_t set;
 	int rc;
 
-	if (pathf(vmdir, sizeof(vmdir), "%s/vm", d->dir) < 0 ||
-	    pathf(d->sock, sizeof(d->sock), "%s/ctl.sock", d->dir) < 0)
+	if (pathf(d->sock, sizeof(d->sock), "%s/ctl.sock", d->dir) < 0)
 		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", d->dir);
 	if (adopt && (rc = read_uvm_json(d, created, sizeof(created), err)) < 0)
 		return rc;
 	o.mode = d->mode;
-	o.dir = vmdir;
+	o.pod = d->pod;
 	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->wake_fd < 0)
 		return gcs_error_set(err, -errno, HR_FAIL, "eventfd: %m");
@@ -471,16 +448,10 @@ static int daemon_start(struct daemon *d, bool adopt, struct gcs_error *err)
 	    (rc = write_pid_file(p, getpid())) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "write daemon.pid: %s", strerror(-rc));
 	log_info("uvm %s: %s (%s mode)", d->uvm_id, adopt ? "adopting" : "starting",
-		 vm_mode_name(d->mode));
-	/* dnet.c: the first container's NIC; a pod's VM has room for more */
-	if (!adopt && (rc = dnet_boot(d, &nic, err)) < 0)
-		return rc;
-	o.nic = nic;
-	o.hotplug = d->mode == VM_QEMU && d->pod;
-	rc = adopt ? vm_adopt(&d->vm, &o, err) : vm_start(&d->vm, &o, err);
+		 lcow_rt_mode_name(d->mode));
+	rc = lcow_rt_start(&o, adopt, &d->rt, err);
 	if (rc < 0)
 		return rc;
-	d->vm_up = true;
 	if (adopt && (rc = daemon_restore(d)) < 0)
 		return gcs_error_set(err, rc, HR_FAIL, "read the containers' records: %s",
 				     strerror(-rc));
@@ -507,7 +478,7 @@ static int parse(int argc, char **argv, struct daemon *d, int *ready_fd, bool *a
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (vm_mode_parse(optarg, &d->mode) < 0 || d->mode == VM_AUTO)
+			if (lcow_rt_mode_parse(optarg, &d->mode) < 0 || d->mode == LCOW_RT_AUTO)
 				return fail("uvm-daemon: --mode must be qemu or process");
 			break;
 		case 'p':
@@ -539,7 +510,7 @@ static int parse(int argc, char **argv, struct daemon *d, int *ready_fd, bool *a
 }
 
 /* Static: client threads may still touch it while the process exits. */
-static struct daemon d = { .mode = VM_PROCESS,
+static struct daemon d = { .mode = LCOW_RT_PROCESS,
 			   .listen_fd = -1,
 			   .wake_fd = -1,
 			   .ready_fd = -1,
@@ -574,9 +545,7 @@ int cmd_uvm_daemon(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	pthread_mutex_init(&d.lock, NULL);
-	pthread_mutex_init(&d.storage, NULL);
-	pthread_cond_init(&d.cond, NULL);
+	lcow_rt_set_log(on_rt_log, NULL);
 
 	rc = daemon_start(&d, adopt, &err);
 	if (rc < 0) {
@@ -587,7 +556,7 @@ int cmd_uvm_daemon(int argc, char **argv)
 		 * A UVM we could not adopt is left as it is, for `delete --force` to sweep; one we
 		 * started (or adopted and then failed) is torn down, and its directory goes.
 		 */
-		if (!adopt || d.vm_up)
+		if (!adopt || d.rt)
 			daemon_stop_uvm(&d);
 		ready(ready_fd, err.message);
 		close(d.wake_fd);

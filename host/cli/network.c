@@ -112,7 +112,7 @@ static bool cri_workload(json_t *spec)
 	return type && !strcmp(type, "container");
 }
 
-int net_resolve(const struct net_opts *o, json_t *spec, enum vm_mode mode, json_t *req,
+int net_resolve(const struct net_opts *o, json_t *spec, enum lcow_rt_mode mode, json_t *req,
 		struct gcs_error *err)
 {
 	char net[PATH_MAX + 4];
@@ -129,9 +129,9 @@ int net_resolve(const struct net_opts *o, json_t *spec, enum vm_mode mode, json_
 	else if (path)
 		snprintf(net, sizeof(net), "ns:%s", path);
 	else
-		snprintf(net, sizeof(net), "%s", mode == VM_QEMU ? "user" : "none");
+		snprintf(net, sizeof(net), "%s", mode == LCOW_RT_QEMU ? "user" : "none");
 	rc = net_network_check(net, err);
-	if (rc == 0 && !strcmp(net, "user") && mode != VM_QEMU)
+	if (rc == 0 && !strcmp(net, "user") && mode != LCOW_RT_QEMU)
 		rc = gcs_error_set(err, -EINVAL, HR_INVALIDARG,
 				   "--network user is QEMU's user-mode network stack, and a "
 				   "process-mode UVM has no VM to give it: use --network "

@@ -18,9 +18,9 @@
 
 #include <lcow/gcs.h>
 
-#include "vm.h"
+#include <lcow/runtime.h>
 
-#define NET_MAX_PUBLISH 32
+#define NET_MAX_PUBLISH LCOW_RT_MAX_PUBLISH
 
 struct net_opts {
 	const char *network; /* --network; NULL: the default */
@@ -40,7 +40,7 @@ int net_publish_parse(const char *s, char *ret, size_t len, struct gcs_error *er
  * request: "network" ("none", "user" or "ns:PATH") and "publish" (hostfwd rules). A namespace
  * is read now (lcow_net_inspect), so that a wrong one is an error before any UVM boots.
  */
-int net_resolve(const struct net_opts *o, json_t *spec, enum vm_mode mode, json_t *req,
+int net_resolve(const struct net_opts *o, json_t *spec, enum lcow_rt_mode mode, json_t *req,
 		struct gcs_error *err);
 /* Undoes what a container's wiring left (<ctr_dir>/net.json), after its daemon died. Quiet. */
 void net_sweep(const char *ctr_dir);

@@ -1,5 +1,5 @@
 /*
- * The UVM behind a daemon, in either mode: QEMU (lcow_uvm_*) or process mode (lcow_puvm_*),
+ * The UVM a runtime owns, in either mode: QEMU (lcow_uvm_*) or process mode (lcow_puvm_*),
  * behind one set of calls. Guest paths differ: the QEMU UVM's run root is /run; a process-mode
  * agent's is <dir>/vm/run on the host.
  */
@@ -11,11 +11,7 @@
 #include <stdint.h>
 
 #include <lcow/gcs.h>
-
-enum vm_mode { VM_AUTO, VM_QEMU, VM_PROCESS };
-
-int vm_mode_parse(const char *s, enum vm_mode *ret);
-const char *vm_mode_name(enum vm_mode m);
+#include <lcow/runtime.h>
 
 /* Where the pieces are; "" when not found. */
 struct vm_paths {
@@ -27,14 +23,9 @@ struct vm_paths {
 };
 
 void vm_find(struct vm_paths *p);
-/*
- * auto: qemu when QEMU, the kernel, the initrd and the vsock device are all there, else process
- * with the reason in why. Other modes come back as they are.
- */
-enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len);
 
 struct vm {
-	enum vm_mode mode;
+	enum lcow_rt_mode mode;
 	struct lcow_uvm *q;
 	struct lcow_puvm *p;
 	char dir[PATH_MAX]; /* the launcher's state: <uvm-dir>/vm */
@@ -53,7 +44,7 @@ struct vm_nic {
 };
 
 struct vm_start_options {
-	enum vm_mode mode; /* qemu or process */
+	enum lcow_rt_mode mode; /* qemu or process */
 	const char *dir; /* <uvm-dir>/vm */
 	bool debug;
 	/* qemu: a NIC at boot (NULL: none), and room to hot-add NICs later (q35) */
@@ -85,9 +76,3 @@ int vm_remove_nic(struct vm *vm, const char *id, struct gcs_error *err);
 int vm_agent_netns(struct vm *vm, char *buf, size_t len);
 /* Stops the VM and removes vm->dir. */
 void vm_stop(struct vm *vm);
-/*
- * Cleans up after a daemon that died and a UVM nobody adopted: kills what still runs (QEMU and
- * the vsock device, or the process-mode agent, by pid file and command line), and process mode's
- * cgroups, mounts and loop devices; removes dir. Returns the number of leftovers.
- */
-int vm_sweep(const char *dir);

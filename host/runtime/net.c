@@ -1,5 +1,5 @@
 /*
- * The daemon's side of a container's network (see network.h for the choices, lcow/net.h for
+ * The runtime's side of a container's network (the CLI's network.h describes the choices, lcow/net.h for
  * the wiring of a host namespace). Per container with a network: a NamespaceID and an adapter
  * ID (GUIDs made here), one NIC and one Network Add before the container's Create, as
  * hcsshim's shim adds an endpoint's adapter before it creates the container:
@@ -16,7 +16,7 @@
  * hot-added. The host side's record is <ctr dir>/net.json, written before anything is made,
  * so that `lcow delete` undoes it after a crash (network.h, net_sweep).
  */
-#include "daemon.h"
+#include "rt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,10 +28,7 @@
 #include <lcow/net.h>
 #include <lcow/uvm.h>
 
-#include "log.h"
-#include "network.h"
 #include "nl.h"
-#include "util.h"
 
 struct dnet {
 	char for_id[132]; /* the container */
@@ -43,8 +40,8 @@ struct dnet {
 	struct vm_nic nic;
 	bool nic_added; /* the VM has it (at boot, or hot-added) */
 	bool hot; /* hot-added: hot-removed again */
-	char hostfwd[NET_MAX_PUBLISH][96];
-	const char *fwd[NET_MAX_PUBLISH];
+	char hostfwd[LCOW_RT_MAX_PUBLISH][96];
+	const char *fwd[LCOW_RT_MAX_PUBLISH];
 	/* the host side: a tap or a veth pair, and its record */
 	char record[PATH_MAX];
 	bool wired;
@@ -90,7 +87,7 @@ static int set_publish(struct dnet *n, json_t *publish, struct gcs_error *err)
 
 	json_array_foreach(publish, i, v) {
 		const char *s = json_string_value(v);
-		if (!s || i >= NET_MAX_PUBLISH || strlen(s) >= sizeof(n->hostfwd[0]))
+		if (!s || i >= LCOW_RT_MAX_PUBLISH || strlen(s) >= sizeof(n->hostfwd[0]))
 			return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "bad publish list");
 		snprintf(n->hostfwd[i], sizeof(n->hostfwd[i]), "%s", s);
 		n->fwd[i] = n->hostfwd[i];
@@ -126,7 +123,7 @@ static void user_info(struct lcow_net_info *info)
  * The host side and the NIC's backend: nothing for user (QEMU's stack is the NIC's), else the
  * namespace read and wired (a tap for QEMU, a veth pair into the agent's namespace).
  */
-static int host_side(struct daemon *d, struct dnet *n, const char *ctr_dir, json_t *publish,
+static int host_side(struct lcow_rt *d, struct dnet *n, const char *ctr_dir, json_t *publish,
 		     struct gcs_error *err)
 {
 	struct lcow_net_wire_options o = { .netns = netns_of(n), .info = &n->info };
@@ -148,7 +145,7 @@ static int host_side(struct daemon *d, struct dnet *n, const char *ctr_dir, json
 	if (pathf(n->record, sizeof(n->record), "%s/net.json", ctr_dir) < 0)
 		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", ctr_dir);
 	o.record = n->record;
-	if (d->mode == VM_QEMU) {
+	if (d->mode == LCOW_RT_QEMU) {
 		snprintf(link, sizeof(link), "lcowt%.8s", n->adapter_id);
 		o.kind = LCOW_NET_TAP;
 		o.link = link;
@@ -170,24 +167,24 @@ static int host_side(struct daemon *d, struct dnet *n, const char *ctr_dir, json
 	if (rc < 0)
 		return rc;
 	n->wired = true;
-	log_info("container %s: %s wired (%s <-> %s)", n->for_id, o.netns, n->info.veth, link);
+	rt_info("container %s: %s wired (%s <-> %s)", n->for_id, o.netns, n->info.veth, link);
 	return 0;
 }
 
 /* Everything n made, undone in reverse (failures are logged), and n freed. */
-static void discard(struct daemon *d, struct dnet *n)
+static void discard(struct lcow_rt *d, struct dnet *n)
 {
 	struct gcs_error err = { 0 };
 
 	if (n->added && !vm_broken(&d->vm) &&
 	    gcs_remove_network_adapter(vm_bridge(&d->vm), n->ns_id, n->adapter_id, &err) < 0)
-		log_warning("container %s: Network Remove: %s", n->for_id, err.message);
+		rt_warning("container %s: Network Remove: %s", n->for_id, err.message);
 	gcs_error_clear(&err);
 	if (n->nic_added && n->hot && vm_remove_nic(&d->vm, n->nic.id, &err) < 0)
-		log_warning("container %s: remove NIC %s: %s", n->for_id, n->nic.id, err.message);
+		rt_warning("container %s: remove NIC %s: %s", n->for_id, n->nic.id, err.message);
 	gcs_error_clear(&err);
 	if (n->wired && lcow_net_unwire(n->record, &err) < 0)
-		log_warning("container %s: %s", n->for_id, err.message);
+		rt_warning("container %s: %s", n->for_id, err.message);
 	dnet_free(n);
 }
 
@@ -225,7 +222,7 @@ static void spec_network(json_t *spec, const char *ns_id)
 }
 
 /* The boot NIC, when it was made for this container and this network. */
-static struct dnet *take_boot(struct daemon *d, const char *id, const char *network)
+static struct dnet *take_boot(struct lcow_rt *d, const char *id, const char *network)
 {
 	struct dnet *n = NULL;
 
@@ -237,10 +234,9 @@ static struct dnet *take_boot(struct daemon *d, const char *id, const char *netw
 	return n;
 }
 
-int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *err)
+int dnet_setup(struct lcow_rt *d, struct lcow_rt_ctr *x, const char *network, json_t *publish,
+	       struct gcs_error *err)
 {
-	const char *network = json_string_value(json_object_get(req, "network"));
-	json_t *publish = json_object_get(req, "publish");
 	struct lcow_net_adapter ad;
 	struct dnet *n;
 	int rc;
@@ -254,7 +250,7 @@ int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *e
 	}
 	if (strcmp(network, "user") != 0 && strncmp(network, "ns:/", 4) != 0)
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "unknown network '%s'", network);
-	if (!strcmp(network, "user") && d->mode != VM_QEMU)
+	if (!strcmp(network, "user") && d->mode != LCOW_RT_QEMU)
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG,
 				     "--network user is QEMU's user-mode network stack, and the "
 				     "process-mode UVM %s has no VM to give it",
@@ -265,7 +261,7 @@ int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *e
 		if (!n)
 			return gcs_error_set(err, -ENOMEM, HR_FAIL, "out of memory");
 		rc = host_side(d, n, x->dir, publish, err);
-		if (rc == 0 && d->mode == VM_QEMU) {
+		if (rc == 0 && d->mode == LCOW_RT_QEMU) {
 			if (!d->pod)
 				rc = gcs_error_set(
 					err, -EOPNOTSUPP, HR_NOTIMPL,
@@ -293,13 +289,13 @@ int dnet_setup(struct daemon *d, struct ctr *x, json_t *req, struct gcs_error *e
 	pthread_mutex_lock(&d->lock);
 	x->net = n;
 	pthread_mutex_unlock(&d->lock);
-	log_info("container %s: network %s, adapter %s in namespace %s (%s)", x->id, network,
-		 n->adapter_id, n->ns_id, ad.mac);
+	rt_info("container %s: network %s, adapter %s in namespace %s (%s)", x->id, network,
+		n->adapter_id, n->ns_id, ad.mac);
 	return 0;
 }
 
 /* Takes *slot (under d->lock) and undoes it; vm_gone: its NIC went with the VM. */
-static void drop(struct daemon *d, struct dnet **slot, bool vm_gone)
+static void drop(struct lcow_rt *d, struct dnet **slot, bool vm_gone)
 {
 	struct dnet *n;
 
@@ -313,7 +309,7 @@ static void drop(struct daemon *d, struct dnet **slot, bool vm_gone)
 	discard(d, n);
 }
 
-void dnet_teardown(struct daemon *d, struct ctr *x)
+void dnet_teardown(struct lcow_rt *d, struct lcow_rt_ctr *x)
 {
 	drop(d, &x->net, false);
 }
@@ -339,7 +335,7 @@ static json_t *published(const struct dnet *n)
 }
 
 /* Under d->lock. */
-void dnet_describe(struct ctr *x, json_t *j)
+void dnet_describe(struct lcow_rt_ctr *x, json_t *j)
 {
 	struct dnet *n = x->net;
 	json_t *net;
@@ -359,7 +355,7 @@ void dnet_describe(struct ctr *x, json_t *j)
 	json_object_set_new(j, "network", net);
 }
 
-json_t *dnet_snapshot(struct ctr *x)
+json_t *dnet_snapshot(struct lcow_rt_ctr *x)
 {
 	struct dnet *n = x->net;
 	char mac[18];
@@ -379,7 +375,7 @@ static void copy_str(char *buf, size_t len, json_t *j, const char *key)
 	snprintf(buf, len, "%s", json_string_value(json_object_get(j, key)) ?: "");
 }
 
-void dnet_adopt(struct ctr *x, json_t *j)
+void dnet_adopt(struct lcow_rt_ctr *x, json_t *j)
 {
 	const char *network = json_string_value(json_object_get(j, "network"));
 	const char *mac = json_string_value(json_object_get(j, "mac"));
@@ -410,11 +406,11 @@ void dnet_adopt(struct ctr *x, json_t *j)
 		n->info.n_addrs++;
 	}
 	if (set_publish(n, json_object_get(j, "publish"), &err) < 0)
-		log_warning("container %s: %s", x->id, err.message);
+		rt_warning("container %s: %s", x->id, err.message);
 	x->net = n;
 }
 
-int dnet_boot(struct daemon *d, const struct vm_nic **ret_nic, struct gcs_error *err)
+int dnet_boot(struct lcow_rt *d, const struct vm_nic **ret_nic, struct gcs_error *err)
 {
 	json_t *f = d->first_net;
 	const char *id = json_string_value(json_object_get(f, "id"));
@@ -424,7 +420,7 @@ int dnet_boot(struct daemon *d, const struct vm_nic **ret_nic, struct gcs_error 
 	int rc;
 
 	*ret_nic = NULL;
-	if (d->mode != VM_QEMU || !network || !strcmp(network, "none"))
+	if (d->mode != LCOW_RT_QEMU || !network || !strcmp(network, "none"))
 		return 0;
 	if (!id || !dir || (strcmp(network, "user") != 0 && strncmp(network, "ns:/", 4) != 0))
 		return gcs_error_set(err, -EINVAL, HR_INVALIDARG, "--first-net: malformed");
@@ -446,7 +442,7 @@ int dnet_boot(struct daemon *d, const struct vm_nic **ret_nic, struct gcs_error 
 	return 0;
 }
 
-void dnet_boot_discard(struct daemon *d)
+void dnet_boot_discard(struct lcow_rt *d)
 {
 	drop(d, &d->boot_net, true);
 }

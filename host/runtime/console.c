@@ -1,11 +1,11 @@
 /*
  * A terminal process's console follows the size of the host pty it was given (a
  * --console-socket terminal, of a container's init or of an exec: the CLI sent the master to
- * the socket, the daemon holds the slave). The kernel tells a pty's size changes only to the
+ * the socket, the runtime holds the slave). The kernel tells a pty's size changes only to the
  * foreground process group of the session whose controlling terminal it is, by SIGWINCH; the
- * daemon has no controlling terminal and must not get one. So a small child of the daemon makes
+ * daemon has no controlling terminal and must not get one. So a small child of the runtime makes
  * the slave its controlling terminal (setsid, TIOCSCTTY: it is then the session's foreground
- * group) and writes a byte to a pipe for each SIGWINCH; a thread of the daemon reads the pty's
+ * group) and writes a byte to a pipe for each SIGWINCH; a thread of the runtime reads the pty's
  * size (TIOCGWINSZ on the slave it holds) and resizes the process's console (ResizeConsole).
  * Event-driven: nothing polls.
  *
@@ -18,7 +18,7 @@
  * foreground run or exec, whose size lcow forwards itself) is left alone: TIOCSCTTY refuses it
  * and the child exits at once.
  */
-#include "daemon.h"
+#include "rt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,41 +36,30 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "log.h"
-
 struct follower {
-	struct daemon *d;
-	struct ctr *x;
+	struct lcow_rt *d;
+	struct lcow_rt_ctr *x;
 	uint32_t pid; /* 0: the init */
 	int efd; /* the process ended */
 };
 
-/* An exec'd process of x by pid (d->lock held). */
-static struct dproc *proc_of(struct ctr *x, uint32_t pid)
-{
-	for (struct dproc *p = x->procs; p; p = p->next)
-		if (p->pid == pid)
-			return p;
-	return NULL;
-}
-
-/* The slave the daemon holds for the process, or -1 (d->lock held). */
-static int slave_of(struct ctr *x, uint32_t pid)
+/* The slave the runtime holds for the process, or -1 (d->lock held). */
+static int slave_of(struct lcow_rt_ctr *x, uint32_t pid)
 {
 	struct dproc *p;
 
-	if (x->status != CTR_RUNNING && x->status != CTR_PAUSED)
+	if (x->status != LCOW_RT_RUNNING && x->status != LCOW_RT_PAUSED)
 		return -1;
 	if (!pid)
 		return x->init && x->n_fds > 0 ? x->fds[0] : -1;
-	p = proc_of(x, pid);
+	p = dproc_find(x, pid);
 	return p && p->n_fds > 0 ? p->fds[0] : -1;
 }
 
 /* Whether the process ended (d->lock held): its container stopped, or it left the list. */
-static bool ended(struct ctr *x, uint32_t pid)
+static bool ended(struct lcow_rt_ctr *x, uint32_t pid)
 {
-	return x->status == CTR_STOPPED || (pid && !proc_of(x, pid));
+	return x->status == LCOW_RT_STOPPED || (pid && !dproc_find(x, pid));
 }
 
 /* UNIX 98 pty slaves: majors 136-143. */
@@ -84,9 +73,9 @@ static bool is_pty_slave(int fd)
 
 /*
  * The slave's size into the process's console. Call with x->op held: an exec'd process is freed
- * only under it (exec_finish), the init with the container.
+ * only under it (exec_waiter), the init with the container.
  */
-static void apply_size(struct daemon *d, struct ctr *x, uint32_t pid)
+static void apply_size(struct lcow_rt *d, struct lcow_rt_ctr *x, uint32_t pid)
 {
 	struct gcs_error err = { 0 };
 	struct gcs_process *p = NULL;
@@ -99,12 +88,12 @@ static void apply_size(struct daemon *d, struct ctr *x, uint32_t pid)
 	/* the fds stay open while the process is listed (they are closed after, under x->op) */
 	fd = slave_of(x, pid);
 	if (fd >= 0 && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
-		p = pid ? proc_of(x, pid)->p : x->init;
+		p = pid ? dproc_find(x, pid)->p : x->init;
 	pthread_mutex_unlock(&d->lock);
 	if (p && gcs_process_resize(p, ws.ws_row, ws.ws_col, &err) < 0)
-		log_debug("container %s: resize the console of %u: %s", x->id, pid, err.message);
+		rt_debug("container %s: resize the console of %u: %s", x->id, pid, err.message);
 	else if (p)
-		log_debug("container %s: console of %u: %ux%u", x->id, pid, ws.ws_row, ws.ws_col);
+		rt_debug("container %s: console of %u: %ux%u", x->id, pid, ws.ws_row, ws.ws_col);
 }
 
 static void close_others(int a, int b)
@@ -136,7 +125,7 @@ static __attribute__((noreturn)) void child_main(int slave, int report, pid_t pa
 	close_others(slave, report);
 	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
 		_exit(2);
-	close(slave); /* the session keeps its terminal; the master's holder sees the daemon's */
+	close(slave); /* the session keeps its terminal; the master's holder sees the runtime's */
 	fcntl(report, F_SETFL, O_NONBLOCK);
 	sigemptyset(&set);
 	sigaddset(&set, SIGWINCH);
@@ -176,7 +165,7 @@ static void *stopper_main(void *arg)
 		pthread_cond_wait(&f->d->cond, &f->d->lock);
 	pthread_mutex_unlock(&f->d->lock);
 	if (write(f->efd, &one, sizeof(one)) < 0)
-		log_warning("container %s: console follower: %m", f->x->id);
+		rt_warning("container %s: console follower: %m", f->x->id);
 	return NULL;
 }
 
@@ -187,7 +176,7 @@ static void reap(pid_t pid)
 }
 
 /* Forks the child with a copy of the slave; its pid, with the pipe's read end in *ret_fd. */
-static pid_t spawn_child(struct daemon *d, struct ctr *x, uint32_t proc, int *ret_fd)
+static pid_t spawn_child(struct lcow_rt *d, struct lcow_rt_ctr *x, uint32_t proc, int *ret_fd)
 {
 	int slave, pfd[2];
 	pid_t parent = getpid(), pid;
@@ -219,8 +208,8 @@ static pid_t spawn_child(struct daemon *d, struct ctr *x, uint32_t proc, int *re
 static void *follower_main(void *arg)
 {
 	struct follower *f = arg;
-	struct daemon *d = f->d;
-	struct ctr *x = f->x;
+	struct lcow_rt *d = f->d;
+	struct lcow_rt_ctr *x = f->x;
 	pthread_t stopper;
 	int fd = -1;
 	pid_t child = spawn_child(d, x, f->pid, &fd);
@@ -238,11 +227,11 @@ static void *follower_main(void *arg)
 		reap(child);
 		goto out;
 	}
-	log_debug("container %s: following the console size of %u (pid %d)", x->id, f->pid,
-		  (int)child);
+	rt_debug("container %s: following the console size of %u (pid %d)", x->id, f->pid,
+		 (int)child);
 	f->efd = eventfd(0, EFD_CLOEXEC);
 	if (f->efd < 0 || pthread_create(&stopper, NULL, stopper_main, f) != 0) {
-		log_warning("container %s: cannot follow its console's size", x->id);
+		rt_warning("container %s: cannot follow its console's size", x->id);
 		close(fd);
 		reap(child);
 		if (f->efd >= 0)
@@ -287,14 +276,14 @@ static void *follower_main(void *arg)
 	reap(child);
 	pthread_join(stopper, NULL);
 	close(f->efd);
-	log_debug("container %s: console follower done", x->id);
+	rt_debug("container %s: console follower done", x->id);
 out:
-	ctr_put(d, x);
+	lcow_rt_ctr_put(d, x);
 	free(f);
 	return NULL;
 }
 
-void console_follow(struct daemon *d, struct ctr *x, uint32_t pid)
+void console_follow(struct lcow_rt *d, struct lcow_rt_ctr *x, uint32_t pid)
 {
 	struct follower *f;
 	pthread_attr_t attr;
@@ -310,7 +299,7 @@ void console_follow(struct daemon *d, struct ctr *x, uint32_t pid)
 	pthread_mutex_unlock(&d->lock);
 	if (!pty)
 		return;
-	/* the init's size now, before the start is answered (op_start holds x->op) */
+	/* the init's size now, before the start is answered (start holds x->op) */
 	if (!pid)
 		apply_size(d, x, 0);
 	f = calloc(1, sizeof(*f));
@@ -323,8 +312,8 @@ void console_follow(struct daemon *d, struct ctr *x, uint32_t pid)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, follower_main, f) != 0) {
-		log_warning("container %s: no thread to follow a console's size", x->id);
-		ctr_put(d, x);
+		rt_warning("container %s: no thread to follow a console's size", x->id);
+		lcow_rt_ctr_put(d, x);
 		free(f);
 	}
 	pthread_attr_destroy(&attr);

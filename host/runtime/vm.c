@@ -12,27 +12,29 @@
 
 #include <lcow/uvm.h>
 
-#include "log.h"
-#include "util.h"
+#include "fileio.h"
+#include "fsutil.h"
+#include "proc.h"
+#include "rt.h"
 
 #define QEMU_BOOT_MS 120000
 
-int vm_mode_parse(const char *s, enum vm_mode *ret)
+int lcow_rt_mode_parse(const char *s, enum lcow_rt_mode *ret)
 {
 	if (!strcmp(s, "auto"))
-		*ret = VM_AUTO;
+		*ret = LCOW_RT_AUTO;
 	else if (!strcmp(s, "qemu"))
-		*ret = VM_QEMU;
+		*ret = LCOW_RT_QEMU;
 	else if (!strcmp(s, "process"))
-		*ret = VM_PROCESS;
+		*ret = LCOW_RT_PROCESS;
 	else
 		return -EINVAL;
 	return 0;
 }
 
-const char *vm_mode_name(enum vm_mode m)
+const char *lcow_rt_mode_name(enum lcow_rt_mode m)
 {
-	return m == VM_QEMU ? "qemu" : m == VM_PROCESS ? "process" : "auto";
+	return m == LCOW_RT_QEMU ? "qemu" : m == LCOW_RT_PROCESS ? "process" : "auto";
 }
 
 /* $env, else the first of dir/<rel> that exists. */
@@ -76,11 +78,11 @@ void vm_find(struct vm_paths *p)
 		p->qemu[0] = '\0';
 }
 
-enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len)
+enum lcow_rt_mode lcow_rt_mode_resolve(enum lcow_rt_mode m, char *why, size_t len)
 {
 	struct vm_paths p;
 
-	if (m != VM_AUTO)
+	if (m != LCOW_RT_AUTO)
 		return m;
 	vm_find(&p);
 	if (!p.qemu[0])
@@ -92,8 +94,8 @@ enum vm_mode vm_resolve(enum vm_mode m, char *why, size_t len)
 	else if (!p.vsock[0])
 		snprintf(why, len, "no vsock device (lcow-vsock, or set LCOW_VSOCK)");
 	else
-		return VM_QEMU;
-	return VM_PROCESS;
+		return LCOW_RT_QEMU;
+	return LCOW_RT_PROCESS;
 }
 
 /* lcow_uvm_nic from vm_nic. */
@@ -124,7 +126,7 @@ static int vm_open(struct vm *vm, const struct vm_start_options *o, bool adopt,
 	vm_find(&paths);
 	if (pathf(vm->dir, sizeof(vm->dir), "%s", o->dir) < 0)
 		return gcs_error_set(err, -ENAMETOOLONG, HR_FAIL, "%s: too long", o->dir);
-	if (o->mode == VM_PROCESS) {
+	if (o->mode == LCOW_RT_PROCESS) {
 		struct lcow_puvm_options po = {
 			.state_dir = o->dir,
 			.agent = paths.agent,
@@ -282,7 +284,7 @@ void vm_stop(struct vm *vm)
 	vm->q = NULL;
 }
 
-int vm_sweep(const char *dir)
+int lcow_rt_uvm_sweep(const char *dir)
 {
 	return lcow_uvm_sweep(dir) + lcow_puvm_sweep(dir);
 }

@@ -1,31 +1,27 @@
 /*
- * What a daemon keeps on disk so that the next one can adopt its UVM (see daemon.h):
- * <root>/c/<id>/daemon.json is the daemon's part of a container's record, rewritten at every
- * change of state; on adoption the daemon rebuilds its containers, layers and SCSI slots from
- * those files and asks the agent about the containers that were alive.
+ * What a runtime keeps on disk so that the next one can adopt its UVM: <ctr dir>/daemon.json is
+ * the runtime's record of a container, rewritten at every change of state; on adoption the
+ * runtime rebuilds its containers, layers and SCSI slots from those files and asks the agent
+ * about the containers that were alive.
  */
-#include "daemon.h"
+#include "rt.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "store.h"
-#include "util.h"
-
-static int status_parse(const char *s, enum ctr_status *ret)
+static int status_parse(const char *s, enum lcow_rt_status *ret)
 {
-	for (enum ctr_status i = CTR_CREATING; s && i <= CTR_STOPPED; i++)
-		if (!strcmp(s, ctr_status_name(i))) {
+	for (enum lcow_rt_status i = LCOW_RT_CREATING; s && i <= LCOW_RT_STOPPED; i++)
+		if (!strcmp(s, lcow_rt_status_name(i))) {
 			*ret = i;
 			return 0;
 		}
 	return -EINVAL;
 }
 
-static json_t *snapshot(struct ctr *x)
+static json_t *snapshot(struct lcow_rt_ctr *x)
 {
 	json_t *layers = json_array();
 	json_t *j;
@@ -36,10 +32,10 @@ static json_t *snapshot(struct ctr *x)
 					  "controller", (int)x->layers[i]->controller, "lun",
 					  (int)x->layers[i]->lun, "guest", x->layers[i]->guest));
 	j = json_pack("{s:s, s:s, s:i, s:b, s:i, s:b, s:o, s:i, s:b, s:b, s:b}", "id", x->id,
-		      "status", ctr_status_name(x->status), "pid", (int)x->pid, "exited", x->exited,
-		      "exit_code", (int)x->exit_code, "terminal", x->terminal, "layers", layers,
-		      "scratch_slot", x->scratch_slot, "scratch_mounted", x->scratch_mounted,
-		      "combined", x->combined, "created", x->created);
+		      "status", lcow_rt_status_name(x->status), "pid", (int)x->pid, "exited",
+		      x->exited, "exit_code", (int)x->exit_code, "terminal", x->terminal, "layers",
+		      layers, "scratch_slot", x->scratch_slot, "scratch_mounted",
+		      x->scratch_mounted, "combined", x->combined, "created", x->created);
 	if (j && x->spec)
 		json_object_set(j, "spec", x->spec);
 	if (j && x->net)
@@ -47,7 +43,7 @@ static json_t *snapshot(struct ctr *x)
 	return j;
 }
 
-void ctr_save(struct daemon *d, struct ctr *x)
+void ctr_save(struct lcow_rt *d, struct lcow_rt_ctr *x)
 {
 	char p[PATH_MAX];
 	json_t *j;
@@ -62,12 +58,12 @@ void ctr_save(struct daemon *d, struct ctr *x)
 	if (rc == 0)
 		rc = json_write_file(p, j);
 	if (rc < 0)
-		log_warning("container %s: save its state: %s", x->id, strerror(-rc));
+		rt_warning("container %s: save its state: %s", x->id, strerror(-rc));
 	json_decref(j);
 }
 
 /* The layer disk at that slot, shared by the containers that list it. */
-static struct dlayer *layer_adopt(struct daemon *d, json_t *jl)
+static struct dlayer *layer_adopt(struct lcow_rt *d, json_t *jl)
 {
 	const char *path = json_string_value(json_object_get(jl, "path"));
 	const char *guest = json_string_value(json_object_get(jl, "guest"));
@@ -76,8 +72,8 @@ static struct dlayer *layer_adopt(struct daemon *d, json_t *jl)
 	struct dlayer *l;
 	unsigned m;
 
-	if (!path || !guest || controller < 0 || controller >= DAEMON_CONTROLLERS || lun < 0 ||
-	    lun >= DAEMON_LUNS)
+	if (!path || !guest || controller < 0 || controller >= RT_CONTROLLERS || lun < 0 ||
+	    lun >= RT_LUNS)
 		return NULL;
 	for (l = d->layers; l; l = l->next)
 		if (!strcmp(l->path, path)) {
@@ -95,7 +91,7 @@ static struct dlayer *layer_adopt(struct daemon *d, json_t *jl)
 	l->refs = 1;
 	l->next = d->layers;
 	d->layers = l;
-	d->slots[l->controller * DAEMON_LUNS + l->lun] = true;
+	d->slots[l->controller * RT_LUNS + l->lun] = true;
 	/* New layers get mount paths after every adopted one. */
 	if (sscanf(strrchr(guest, '/') ? strrchr(guest, '/') + 1 : guest, "m%u", &m) == 1 &&
 	    m >= d->mounts)
@@ -104,7 +100,7 @@ static struct dlayer *layer_adopt(struct daemon *d, json_t *jl)
 }
 
 /* Whether the agent still has the container (ProcessList answers for it). */
-static bool agent_has(struct daemon *d, const char *id)
+bool agent_has(struct lcow_rt *d, const char *id)
 {
 	static const char *const types[] = { "ProcessList" };
 	struct gcs_proto_get_properties_resp r = { 0 };
@@ -117,11 +113,11 @@ static bool agent_has(struct daemon *d, const char *id)
 }
 
 /* One container of this UVM from its daemon.json; NULL when there is none or it is unusable. */
-static struct ctr *ctr_adopt(struct daemon *d, const char *id, const char *dir)
+static struct lcow_rt_ctr *ctr_adopt(struct lcow_rt *d, const char *id, const char *dir)
 {
 	char p[PATH_MAX], errbuf[160];
 	json_t *j = NULL, *v;
-	struct ctr *x;
+	struct lcow_rt_ctr *x;
 	size_t i;
 
 	if (pathf(p, sizeof(p), "%s/daemon.json", dir) < 0 ||
@@ -129,7 +125,7 @@ static struct ctr *ctr_adopt(struct daemon *d, const char *id, const char *dir)
 		return NULL;
 	x = calloc(1, sizeof(*x));
 	if (!x || status_parse(json_string_value(json_object_get(j, "status")), &x->status) < 0 ||
-	    x->status == CTR_CREATING) {
+	    x->status == LCOW_RT_CREATING) {
 		free(x);
 		json_decref(j);
 		return NULL;
@@ -151,14 +147,14 @@ static struct ctr *ctr_adopt(struct daemon *d, const char *id, const char *dir)
 	pathf(x->rootfs, sizeof(x->rootfs), "%s/rootfs", x->bundle);
 	pathf(x->scratch_dir, sizeof(x->scratch_dir), "%s/scratch/rw", x->bundle);
 	json_array_foreach(json_object_get(j, "layers"), i, v) {
-		if (x->n_layers >= BUNDLE_MAX_LAYERS)
+		if (x->n_layers >= LCOW_RT_MAX_LAYERS)
 			break;
 		x->layers[x->n_layers] = layer_adopt(d, v);
 		if (x->layers[x->n_layers])
 			x->n_layers++;
 	}
 	dnet_adopt(x, json_object_get(j, "net"));
-	if (x->scratch_slot >= 0 && x->scratch_slot < DAEMON_CONTROLLERS * DAEMON_LUNS)
+	if (x->scratch_slot >= 0 && x->scratch_slot < RT_CONTROLLERS * RT_LUNS)
 		d->slots[x->scratch_slot] = true;
 	else
 		x->scratch_slot = -1;
@@ -166,48 +162,27 @@ static struct ctr *ctr_adopt(struct daemon *d, const char *id, const char *dir)
 	return x;
 }
 
-int daemon_restore(struct daemon *d)
+int lcow_rt_adopt_container(struct lcow_rt *d, const char *id, const char *dir)
 {
-	char **ids = NULL;
-	size_t n = 0, adopted = 0;
-	int rc = store_list(&ids, &n);
+	struct lcow_rt_ctr *x = ctr_adopt(d, id, dir);
 
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		char dir[PATH_MAX];
-		json_t *rec = NULL;
-		const char *uvm;
-		struct ctr *x = NULL;
-
-		if (store_record_read(ids[i], &rec) < 0)
-			continue;
-		uvm = json_string_value(json_object_get(rec, "uvm"));
-		if (uvm && !strcmp(uvm, d->uvm_id) &&
-		    store_container_dir(ids[i], dir, sizeof(dir)) == 0)
-			x = ctr_adopt(d, ids[i], dir);
-		json_decref(rec);
-		if (!x)
-			continue;
-		if (x->status != CTR_STOPPED && !agent_has(d, x->id)) {
-			/* It ended while nobody listened, and the agent no longer knows it. */
-			x->status = CTR_STOPPED;
-			x->exited = true;
-			x->exit_code = 255;
-			x->lost = true;
-		}
-		pthread_mutex_lock(&d->lock);
-		x->next = d->ctrs;
-		d->ctrs = x;
-		pthread_mutex_unlock(&d->lock);
-		if (x->status == CTR_RUNNING || x->status == CTR_PAUSED)
-			ctr_watch_init(d, x);
-		ctr_save(d, x);
-		log_info("container %s: adopted (%s, pid %u)", x->id, ctr_status_name(x->status),
-			 x->pid);
-		adopted++;
+	if (!x)
+		return -ENOENT;
+	if (x->status != LCOW_RT_STOPPED && !agent_has(d, x->id)) {
+		/* It ended while nobody listened, and the agent no longer knows it. */
+		x->status = LCOW_RT_STOPPED;
+		x->exited = true;
+		x->exit_code = 255;
+		x->lost = true;
 	}
-	store_list_free(ids, n);
-	log_info("uvm %s: adopted with %zu containers", d->uvm_id, adopted);
+	pthread_mutex_lock(&d->lock);
+	x->next = d->ctrs;
+	d->ctrs = x;
+	pthread_mutex_unlock(&d->lock);
+	if (x->status == LCOW_RT_RUNNING || x->status == LCOW_RT_PAUSED)
+		ctr_watch_init(d, x);
+	ctr_save(d, x);
+	rt_info("container %s: adopted (%s, pid %u)", x->id, lcow_rt_status_name(x->status),
+		x->pid);
 	return 0;
 }

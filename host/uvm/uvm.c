@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,42 +112,73 @@ static void *boot_ports(void *arg)
 	return NULL;
 }
 
+/* argv0 on PATH as an absolute path (found before the fork: the child searches nothing). */
+static int find_program(const char *argv0, char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(argv0, '/'))
+		return snprintf(buf, len, "%s", argv0) < (int)len ? 0 : -ENAMETOOLONG;
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+		if (n && snprintf(buf, len, "%.*s/%s", (int)n, p, argv0) < (int)len &&
+		    access(buf, X_OK) == 0)
+			return 0;
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return -ENOENT;
+}
+
 /*
  * fds[i] becomes the child's fd UVM_TAP_FD_BASE + i (a boot-time tap QEMU's -netdev names);
- * every other fd of ours is O_CLOEXEC.
+ * every other fd of ours is O_CLOEXEC. The launcher's process has threads, so between fork and
+ * exec the child makes raw system calls only: a libc or sanitizer wrapper could wait forever on
+ * a lock that another thread held at the fork.
  */
 static pid_t spawn(char *const argv[], const char *out_path, bool pdeathsig, const int *fds,
 		   size_t n_fds)
 {
-	pid_t pid = fork();
+	extern char **environ;
+	char prog[PATH_MAX];
+	sigset_t all;
+	pid_t pid;
 
+	if (find_program(argv[0], prog, sizeof(prog)) < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	sigemptyset(&all);
+	pid = fork();
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		int moved[UVM_MAX_NICS];
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		dup2(null, 0);
-		dup2(out >= 0 ? out : null, 1);
-		dup2(out >= 0 ? out : null, 2);
+		long null = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
+		long out = syscall(SYS_openat, AT_FDCWD, out_path,
+				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		long moved[UVM_MAX_NICS];
+
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8);
+		syscall(SYS_dup3, null, 0, 0);
+		syscall(SYS_dup3, out >= 0 ? out : null, 1, 0);
+		syscall(SYS_dup3, out >= 0 ? out : null, 2, 0);
 		/* Out of the target range first, so that no source is overwritten before it moves. */
 		for (size_t i = 0; i < n_fds && i < UVM_MAX_NICS; i++) {
-			moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, UVM_TAP_FD_BASE + (int)n_fds);
+			moved[i] = syscall(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC,
+					   UVM_TAP_FD_BASE + (int)n_fds);
 			if (moved[i] < 0)
-				_exit(126);
+				syscall(SYS_exit_group, 126);
 		}
 		for (size_t i = 0; i < n_fds && i < UVM_MAX_NICS; i++)
-			if (dup2(moved[i], UVM_TAP_FD_BASE + (int)i) < 0)
-				_exit(126);
+			if (syscall(SYS_dup3, moved[i], UVM_TAP_FD_BASE + (int)i, 0) < 0)
+				syscall(SYS_exit_group, 126);
 		/* Unless they are to outlive it, QEMU and the device die with the launcher. */
 		if (pdeathsig) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() == 1)
-				_exit(127);
+			syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			if (syscall(SYS_getppid) == 1)
+				syscall(SYS_exit_group, 127);
 		}
-		execvp(argv[0], argv);
-		_exit(127);
+		syscall(SYS_execve, prog, argv, environ);
+		syscall(SYS_exit_group, 127);
 	}
 	return pid;
 }

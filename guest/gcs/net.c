@@ -285,6 +285,19 @@ static int configure_in_ns(struct nlh *in, const struct net_adapter_conf *c, boo
 	return 0;
 }
 
+/* Moves link ifindex of the namespace behind in back into the agent's own, down. */
+static int move_home(struct nlh *in, int ifindex)
+{
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (self < 0)
+		return -errno;
+	if ((rc = nlh_link_set_up(in, ifindex, false)) < 0)
+		return rc;
+	return nlh_link_set_netns(in, ifindex, self);
+}
+
 /*
  * Moves the NIC into ns and configures it there. On failure the NIC goes back to the agent's
  * namespace (which drops whatever was configured on it) and err says which step failed.
@@ -293,7 +306,6 @@ static int nic_move(struct net_ns *ns, struct net_nic *n, bool low_metric, struc
 {
 	_cleanup_(nlh_closep) struct nlh *root = NULL;
 	_cleanup_(nlh_closep) struct nlh *in = NULL;
-	_cleanup_close_ int self = -1;
 	struct nlh_link l;
 	int rc;
 
@@ -315,8 +327,7 @@ static int nic_move(struct net_ns *ns, struct net_nic *n, bool low_metric, struc
 		gcs_error_set(err, rc, HR_FAIL, "%s not found after the move: %s", n->ifname,
 			      strerror(-rc));
 	if (rc < 0) {
-		self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (self < 0 || nlh_link_set_netns(in, l.ifindex, self) < 0)
+		if (move_home(in, l.ifindex) < 0)
 			log_error("cannot move an interface back after a failed set-up",
 				  LOG_STR("ifname", n->ifname), LOG_STR("namespace", ns->id));
 		return rc;
@@ -544,7 +555,6 @@ static int handle_remove(struct request *req, const struct gcs_proto_network_ada
 	{
 		struct net_nic *n = list_entry(it, struct net_nic, node);
 		_cleanup_(nlh_closep) struct nlh *in_ns = NULL;
-		_cleanup_close_ int self = -1;
 		struct nlh_link l;
 
 		if (strcmp(n->conf.id, id) != 0)
@@ -552,9 +562,7 @@ static int handle_remove(struct request *req, const struct gcs_proto_network_ada
 		/* back into the UVM's namespace, unconfigured (the move drops its addresses) */
 		if (n->moved && nlh_open(ns->fd, &in_ns) == 0 &&
 		    nlh_link_get(in_ns, n->ifname, &l) == 0) {
-			self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-			if (self < 0 || nlh_link_set_up(in_ns, l.ifindex, false) < 0 ||
-			    nlh_link_set_netns(in_ns, l.ifindex, self) < 0)
+			if (move_home(in_ns, l.ifindex) < 0)
 				log_warning("cannot move a removed adapter out of its namespace",
 					    LOG_STR("adapter", id), LOG_STR("ifname", n->ifname));
 		}

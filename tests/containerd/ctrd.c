@@ -275,6 +275,24 @@ int ctrd_shims(struct ctrd *d)
 	return shim_pids(d, pids, 64);
 }
 
+void ctrd_expect_no_shims(struct ctrd *d)
+{
+	for (int i = 0; i < 100 && ctrd_shims(d) > 0; i++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(ctrd_shims(d), 0);
+}
+
+int ctrd_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
+
 static bool fifo_is_ours(struct ctrd *d, const char *path)
 {
 	DIR *dd;

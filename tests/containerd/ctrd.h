@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -41,3 +42,7 @@ int ctrd_ctr(struct ctrd *d, const char *in, char *out, size_t len, int timeout_
 void ctrd_stop(struct ctrd *d);
 /* The number of processes whose command line names this containerd's socket (its shims). */
 int ctrd_shims(struct ctrd *d);
+/* Waits up to 5 s for this containerd's shims to exit; asserts that none is left. */
+void ctrd_expect_no_shims(struct ctrd *d);
+/* Runs the suite in fork mode: its exit status (0 = all passed). */
+int ctrd_run_suite(Suite *s);

@@ -27,9 +27,7 @@ START_TEST(test_create_not_implemented)
 					     CTRD_IMAGE, id, "/bin/sh", "-c", "exit 7", NULL });
 	ck_assert_msg(rc != 0 && strstr(out, "lcow shim: Create is not implemented"),
 		      "ctr run: %d %s", rc, out);
-	for (int i = 0; i < 100 && ctrd_shims(&d) > 0; i++)
-		usleep(50 * 1000);
-	ck_assert_int_eq(ctrd_shims(&d), 0);
+	ctrd_expect_no_shims(&d);
 	ctrd_stop(&d);
 }
 END_TEST
@@ -38,15 +36,9 @@ int main(void)
 {
 	Suite *s = suite_create("containerd-lcow");
 	TCase *tc = tcase_create("lcow");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_create_not_implemented);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ctrd_run_suite(s);
 }

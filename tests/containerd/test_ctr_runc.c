@@ -72,9 +72,7 @@ START_TEST(test_detached_kill)
 	ck_assert_int_eq(ctrd_ctr(&d, NULL, out, sizeof(out), STEP_MS,
 				  (const char *const[]){ "containers", "rm", id, NULL }),
 			 0);
-	for (int i = 0; i < 100 && ctrd_shims(&d) > 0; i++)
-		usleep(50 * 1000);
-	ck_assert_int_eq(ctrd_shims(&d), 0);
+	ctrd_expect_no_shims(&d);
 	ctrd_stop(&d);
 }
 END_TEST
@@ -83,16 +81,10 @@ int main(void)
 {
 	Suite *s = suite_create("containerd-harness");
 	TCase *tc = tcase_create("runc");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_run_rm);
 	tcase_add_test(tc, test_detached_kill);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ctrd_run_suite(s);
 }

@@ -63,6 +63,7 @@ struct net_add {
 	struct agent *a;
 	struct request *req;
 	struct net_adapter_conf conf;
+	struct nlh *nl; /* the polls' netlink socket */
 	struct loop_timer timer;
 	int64_t deadline_ms;
 };
@@ -201,19 +202,21 @@ static int vmbus_ifname(struct agent *a, const char *id, char *buf, size_t len)
 	return n == 1 ? 1 : n > 1 ? -ENOTUNIQ : 0;
 }
 
-/* The adapter's interface in the agent's own namespace: 1 found, 0 not yet, -errno. */
-static int find_interface(struct agent *a, const struct net_adapter_conf *c, char *ifname,
-			  size_t len)
+/*
+ * The adapter's interface in the agent's own namespace: 1 found, 0 not yet, -errno. *h is the
+ * netlink socket the polls of one Add share (opened on first use, closed by the caller).
+ */
+static int find_interface(struct agent *a, const struct net_adapter_conf *c, struct nlh **h,
+			  char *ifname, size_t len)
 {
-	_cleanup_(nlh_closep) struct nlh *h = NULL;
 	struct nlh_link l;
 	int rc = vmbus_ifname(a, c->id, ifname, len);
 
 	if (rc != 0 || !c->has_mac)
 		return rc;
-	if ((rc = nlh_open(-1, &h)) < 0)
+	if (!*h && (rc = nlh_open(-1, h)) < 0)
 		return rc;
-	rc = nlh_link_by_mac(h, c->mac, &l);
+	rc = nlh_link_by_mac(*h, c->mac, &l);
 	if (rc == -ENODEV)
 		return 0;
 	if (rc < 0)
@@ -446,6 +449,7 @@ static void add_free(struct net_add *p)
 	loop_timer_cancel(p->a->loop, &p->timer);
 	list_del(&p->node);
 	net_adapter_conf_free(&p->conf);
+	nlh_close(p->nl);
 	free(p);
 }
 
@@ -464,7 +468,7 @@ static void add_poll(struct loop_timer *t)
 	struct gcs_error err = { 0 };
 	char ifname[NLH_IFNAMSIZ];
 	struct request *req = p->req;
-	int rc = find_interface(a, &p->conf, ifname, sizeof(ifname));
+	int rc = find_interface(a, &p->conf, &p->nl, ifname, sizeof(ifname));
 
 	if (rc == 0 && loop_now_ms() < p->deadline_ms) {
 		loop_timer_arm(a->loop, &p->timer, NET_FIND_POLL_MS, add_poll);

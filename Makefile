@@ -39,7 +39,7 @@ KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 export KERNEL_CACHE
 
 # The containerd shim's .proto files: host/shim/protos.sh (run by `make deps`) takes them from
-# two Debian -dev packages it downloads into PROTO_CACHE (without installing them) and strips
+# three Debian -dev packages it downloads into PROTO_CACHE (without installing them) and strips
 # their gogoproto options; the build runs protoc-c on them. Kept by `make clean`, like the kernel.
 PROTO_CACHE ?= $(CURDIR)/.cache/protos
 export PROTO_CACHE
@@ -112,7 +112,7 @@ CTRD_PROTO := github.com/containerd/containerd
 SHIM_PROTOS := $(CTRD_PROTO)/runtime/v2/task/shim.proto $(CTRD_PROTO)/api/types/mount.proto \
 	$(CTRD_PROTO)/api/types/metrics.proto $(CTRD_PROTO)/api/types/task/task.proto \
 	$(CTRD_PROTO)/api/events/task.proto $(CTRD_PROTO)/api/services/ttrpc/events/v1/events.proto \
-	google/rpc/status.proto
+	github.com/containerd/cgroups/stats/v1/metrics.proto google/rpc/status.proto
 SHIM_PROTOS_WKT := google/protobuf/any.proto google/protobuf/empty.proto google/protobuf/timestamp.proto
 SHIM_GEN_SRCS := $(patsubst %.proto,$(SHIM_GEN)/%.pb-c.c,$(SHIM_PROTOS) $(SHIM_PROTOS_WKT) ttrpc.proto)
 SHIM_GEN_OBJS := $(SHIM_GEN_SRCS:.c=.o)

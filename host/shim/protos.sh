@@ -1,18 +1,19 @@
 #!/bin/bash
-# The .proto files of the containerd shim: taken from two Debian packages, never committed.
+# The .proto files of the containerd shim: taken from three Debian packages, never committed.
 #
 #   host/shim/protos.sh fetch   (make deps) download the versions of golang-github-containerd-
-#                               containerd-dev and golang-github-gogo-googleapis-dev that
-#                               host/shim/protos.lock pins, with `apt-get download` into
+#                               containerd-dev, golang-github-containerd-cgroups-dev and
+#                               golang-github-gogo-googleapis-dev that host/shim/protos.lock
+#                               pins, with `apt-get download` into
 #                               PROTO_CACHE (not installed: that would pull systemd), unless they
 #                               are cached already; check their SHA256 against the lock; then
 #                               extract and strip the files
 #   host/shim/protos.sh dir     (make build) print the directory of the stripped files; never
 #                               runs apt
 #
-# Stripping: the containerd files weak-import gogoproto and containerd's fieldpath plugin and
-# carry their options, which protoc-c does not know. They only steer Go code generation, so
-# removing them leaves the wire format unchanged.
+# Stripping: the containerd files weak-import gogoproto and containerd's fieldpath plugin (the
+# cgroups file imports gogoproto plainly) and carry their options, which protoc-c does not
+# know. They only steer Go code generation, so removing them leaves the wire format unchanged.
 #
 # Environment: PROTO_CACHE (default .cache/protos at the top of the tree; `make clean` keeps
 # it, `make distclean` removes it).
@@ -21,7 +22,8 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROTO_CACHE=${PROTO_CACHE:-$TOP/.cache/protos}
 LOCK=$TOP/host/shim/protos.lock
-PKGS=(golang-github-containerd-containerd-dev golang-github-gogo-googleapis-dev)
+PKGS=(golang-github-containerd-containerd-dev golang-github-containerd-cgroups-dev
+	golang-github-gogo-googleapis-dev)
 GOSRC=usr/share/gocode/src
 CTRD=github.com/containerd/containerd
 # Paths under $GOSRC; the import statements of the files name them the same way.
@@ -32,6 +34,7 @@ FILES=(
 	"$CTRD/api/types/task/task.proto"
 	"$CTRD/api/events/task.proto"
 	"$CTRD/api/services/ttrpc/events/v1/events.proto"
+	"github.com/containerd/cgroups/stats/v1/metrics.proto"
 	"github.com/gogo/googleapis/google/rpc/status.proto"
 )
 
@@ -66,6 +69,7 @@ strip_one() {
 	local in=$1 out=$2
 	mkdir -p "$(dirname "$out")"
 	sed -E -e '/^[[:space:]]*import weak /d' \
+		-e '/^[[:space:]]*import "gogoproto\/gogo\.proto";/d' \
 		-e '/^[[:space:]]*option \((gogoproto|containerd\.plugin)\.[^)]*\)/d' \
 		-e 's/[[:space:]]*\[\((gogoproto|containerd\.plugin)\.[^]]*\]//' \
 		"$in" >"$out"

@@ -282,14 +282,14 @@ $(SHIM_OBJS): | $(SHIM_GEN)/.stamp
 $(SHIM_LIB): $(filter-out %/main.o,$(SHIM_OBJS)) $(SHIM_GEN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(SHIM): $(BUILD)/host/shim/main.o $(SHIM_LIB) $(COMMON_LIB)
+$(SHIM): $(BUILD)/host/shim/main.o $(SHIM_LIB) $(RT_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(PROTOBUF_C_LIBS) -lmd
 
 # Suites of the shim's internals (test_shim_*.c) link its objects, all but main.
 SHIM_TEST_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%.o,$(wildcard tests/unit/test_shim_*.c))
 $(SHIM_TEST_OBJS): ALL_CFLAGS += -Ihost/shim -I$(SHIM_GEN) $(PROTOBUF_C_CFLAGS)
 $(SHIM_TEST_OBJS): | $(SHIM_GEN)/.stamp
-$(BUILD)/tests/unit/test_shim_%: $(BUILD)/tests/unit/test_shim_%.o $(UNIT_UTIL) $(SHIM_LIB) $(COMMON_LIB)
+$(BUILD)/tests/unit/test_shim_%: $(BUILD)/tests/unit/test_shim_%.o $(UNIT_UTIL) $(SHIM_LIB) $(RT_LIB) $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(PROTOBUF_C_LIBS) -lmd $(CHECK_LIBS)
 
 # Suites of init's internals (test_init_*.c) link its objects, all but main.

@@ -22,7 +22,8 @@
 static void close_fds(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		close(fds[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 struct lcow_rt_ctr *lcow_rt_ctr_get(struct lcow_rt *d, const char *id)

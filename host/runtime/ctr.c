@@ -21,7 +21,8 @@
 static void close_fds(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		close(fds[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 /* Takes x->op; a container deleted meanwhile is -ENOENT (and op is let go). */
@@ -210,12 +211,13 @@ static void *init_waiter(void *arg)
 	return NULL;
 }
 
-/* Fills stdio from the fds: stdin and stdout for a terminal, else all three. */
+/* Fills stdio from the fds: stdin and stdout for a terminal, else all three; -1: no stream. */
 static void stdio_from(struct gcs_stdio st[3], const int *fds, size_t n_fds, bool terminal)
 {
 	memset(st, 0, 3 * sizeof(*st));
 	for (size_t i = 0; i < n_fds && i < (terminal ? 2u : 3u); i++)
-		st[i] = (struct gcs_stdio){ GCS_STDIO_FD, fds[i] };
+		if (fds[i] >= 0)
+			st[i] = (struct gcs_stdio){ GCS_STDIO_FD, fds[i] };
 }
 
 static void resize(struct gcs_process *p, unsigned rows, unsigned cols)

@@ -18,3 +18,11 @@ void events_free(struct events *e);
  * five times, 100 ms apart and doubling. Thread-safe; blocks while it tries.
  */
 int events_publish(struct events *e, const char *topic, const ProtobufCMessage *event);
+/*
+ * The same, without blocking: the event is stamped now and queued; one thread sends the queue
+ * in order (the v2 README's ordering: create, start, exit, delete). e NULL (no $TTRPC_ADDRESS):
+ * nothing. The message is packed before this returns.
+ */
+int events_post(struct events *e, const char *topic, const ProtobufCMessage *event);
+/* Waits up to timeout_ms for the queue to be sent (before exit). */
+void events_flush(struct events *e, int timeout_ms);

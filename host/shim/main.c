@@ -17,11 +17,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lcow/layers.h>
+#include <lcow/runtime.h>
+
 #include "address.h"
 #include "cleanup.h"
 #include "events.h"
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb-c.h"
+#include "fileio.h"
+#include "fsutil.h"
 #include "log.h"
+#include "paths.h"
 #include "task.h"
 #include "ttrpc.h"
 
@@ -153,7 +159,7 @@ static void redirect_stdio(const char *bundle)
 }
 
 /* The long-lived server: serves the Task service until Shutdown. */
-static int serve(int listen_fd, const char *socket_path, const char *bundle)
+static int serve(int listen_fd, const char *socket_path, const char *bundle, const char *group)
 {
 	struct shim shim = {
 		.namespace = arg_namespace,
@@ -164,6 +170,9 @@ static int serve(int listen_fd, const char *socket_path, const char *bundle)
 	const char *ttrpc_address = getenv("TTRPC_ADDRESS");
 	int r;
 
+	r = shim_init(&shim, group);
+	if (r < 0)
+		return r;
 	if (ttrpc_address && *ttrpc_address) {
 		r = events_new(ttrpc_address, arg_namespace, &shim.events);
 		if (r < 0)
@@ -179,7 +188,9 @@ static int serve(int listen_fd, const char *socket_path, const char *bundle)
 	r = ttrpc_server_serve(shim.server, listen_fd);
 	unlink(socket_path);
 	close(listen_fd);
+	shim_fini(&shim);
 	ttrpc_server_free(shim.server);
+	events_flush(shim.events, 10000);
 	events_free(shim.events);
 	if (r < 0)
 		log_error("serve: %s", strerror(-r));
@@ -242,7 +253,7 @@ static int cmd_start(void)
 		/* Detached from containerd's pipes: it reads start's stdout and stderr to EOF. */
 		setsid();
 		redirect_stdio(bundle);
-		_exit(serve(listen_fd, path, bundle) < 0 ? 1 : 0);
+		_exit(serve(listen_fd, path, bundle, group) < 0 ? 1 : 0);
 	}
 	close(listen_fd);
 	r = write_file(addr_file, address);
@@ -257,9 +268,45 @@ static int cmd_start(void)
 }
 
 /*
- * containerd's cleanup when it cannot reach the shim: nothing runs yet that could be left, so
- * only a stale socket named in the bundle's address file goes. Idempotent; the answer is the
- * exit of a killed task, as the runc shim gives it (128 + SIGKILL).
+ * What a dead shim left of one task: when no shim serves the task's group any more, the UVM
+ * (killed by its state directory's pid files: QEMU and the vsock device, or the process-mode
+ * agent with its mounts, loop devices and cgroups), the task's hold on its layer images, its
+ * directory (record and scratch disk), and the UVM's directory once no task is left in it. A
+ * live shim of the group (another container of the pod) cleans up after itself instead.
+ */
+static void cleanup_task(const char *bundle, bool shim_alive)
+{
+	struct gcs_error err = { 0 };
+	_cleanup_free_ char *group = NULL;
+	char uvm[4096], vmdir[4200], ctr[4096], cdir[4200], cache[4096], owner[33];
+	int n;
+
+	if (shim_alive || address_group(bundle, arg_id, &group) < 0 ||
+	    paths_uvm_dir(arg_namespace, group, uvm, sizeof(uvm)) < 0 ||
+	    paths_ctr_dir(arg_namespace, group, arg_id, ctr, sizeof(ctr)) < 0 ||
+	    paths_layer_cache(cache, sizeof(cache)) < 0 ||
+	    pathf(vmdir, sizeof(vmdir), "%s/vm", uvm) < 0 ||
+	    pathf(cdir, sizeof(cdir), "%s/c", uvm) < 0)
+		return;
+	if (access(vmdir, F_OK) == 0) {
+		n = lcow_rt_uvm_sweep(vmdir);
+		fprintf(stderr, "UVM of %s: %d leftovers of a dead shim removed\n", group, n);
+	}
+	paths_owner(arg_namespace, arg_id, owner);
+	if (lcow_layer_release_all(cache, owner, &err) < 0)
+		fprintf(stderr, "layers of %s: %s\n", arg_id, err.message);
+	if (access(ctr, F_OK) == 0 && rm_rf(ctr) < 0)
+		fprintf(stderr, "remove %s: %s\n", ctr, strerror(errno));
+	rmdir(cdir);
+	if (access(cdir, F_OK) != 0 && access(uvm, F_OK) == 0)
+		rm_rf(uvm);
+}
+
+/*
+ * containerd's cleanup when it cannot reach the shim (killed, or after Shutdown in 1.6):
+ * a stale socket named in the bundle's address file goes, and what a dead shim left of the
+ * task (cleanup_task). Idempotent; the answer is the exit of a killed task, as the runc shim
+ * gives it (128 + SIGKILL).
  */
 static int cmd_delete(void)
 {
@@ -269,10 +316,15 @@ static int cmd_delete(void)
 	_cleanup_free_ uint8_t *buf = NULL;
 	const char *bundle = arg_bundle;
 	char address[256];
+	bool alive = false;
 	struct timespec now;
 	size_t len;
 	FILE *f;
 
+	if (!arg_namespace || !arg_id) {
+		fprintf(stderr, "delete needs -namespace and -id\n");
+		return -EINVAL;
+	}
 	if (!bundle) {
 		cwd = getcwd(NULL, 0);
 		if (!cwd)
@@ -289,11 +341,15 @@ static int cmd_delete(void)
 			address[strcspn(address, "\n")] = '\0';
 			if (strncmp(p, "unix://", 7) == 0)
 				p += 7;
-			if (*p == '/' && address_probe(p) < 0)
-				unlink(p);
+			if (*p == '/') {
+				alive = address_probe(p) == 0;
+				if (!alive)
+					unlink(p);
+			}
 		}
 		fclose(f);
 	}
+	cleanup_task(bundle, alive);
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	ts.seconds = now.tv_sec;

@@ -1,8 +1,8 @@
 /*
  * Debian's containerd drives containerd-shim-lcow-v1 (runtime io.containerd.lcow.v1): it finds
- * the shim on its PATH, runs its start subcommand, dials the address it prints, and passes the
- * Create's answer back to ctr; the shim exits after Shutdown and containerd's delete, and
- * nothing is left (see ctrd.h).
+ * the shim on its PATH, runs its start subcommand and dials the address it prints; the task runs
+ * in the shim's UVM (process mode here), its output and exit status reach ctr; the shim exits
+ * after Shutdown and containerd's delete, and nothing is left (see ctrd.h).
  */
 #include <check.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 
 #define STEP_MS 60000
 
-START_TEST(test_create_not_implemented)
+START_TEST(test_run_rm)
 {
 	struct ctrd d;
 	char id[64], out[4096];
@@ -24,9 +24,10 @@ START_TEST(test_create_not_implemented)
 	snprintf(id, sizeof(id), "%s-l1", d.ns);
 	rc = ctrd_ctr(&d, NULL, out, sizeof(out), STEP_MS,
 		      (const char *const[]){ "run", "--rm", "--runtime", "io.containerd.lcow.v1",
-					     CTRD_IMAGE, id, "/bin/sh", "-c", "exit 7", NULL });
-	ck_assert_msg(rc != 0 && strstr(out, "lcow shim: Create is not implemented"),
-		      "ctr run: %d %s", rc, out);
+					     CTRD_IMAGE, id, "/bin/sh", "-c",
+					     "echo out-$((6*7)); exit 7", NULL });
+	ck_assert_msg(rc == 7, "ctr run: %d %s", rc, out);
+	ck_assert_msg(strstr(out, "out-42"), "ctr run: %s", out);
 	ctrd_expect_no_shims(&d);
 	ctrd_stop(&d);
 }
@@ -38,7 +39,7 @@ int main(void)
 	TCase *tc = tcase_create("lcow");
 
 	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, test_create_not_implemented);
+	tcase_add_test(tc, test_run_rm);
 	suite_add_tcase(s, tc);
 	return ctrd_run_suite(s);
 }

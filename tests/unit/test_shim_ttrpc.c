@@ -376,32 +376,50 @@ START_TEST(task_dispatch)
 	Containerd__Task__V2__ConnectRequest connect = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
 	Containerd__Task__V2__ShutdownRequest shut = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
 	Containerd__Task__V2__ConnectResponse *cr = NULL;
-	static const char *const rpcs[] = { "State",   "Start",	     "Delete", "Pids", "Pause",
-					    "Resume",  "Checkpoint", "Kill",   "Exec", "ResizePty",
-					    "CloseIO", "Update",     "Wait",   "Stats" };
+	/* With no task, each of these is NotFound (an empty payload decodes as any request). */
+	static const char *const rpcs[] = { "State",   "Start",	 "Delete", "Pids",
+					    "Pause",   "Resume", "Kill",   "ResizePty",
+					    "CloseIO", "Wait",	 "Stats" };
+	/* Requests that are wrong in themselves: InvalidArgument before any lookup. */
+	static const char *const invalid[] = { "Exec", "Update" };
 	struct fixture f;
 	char *msg;
 	int code;
 
+	ck_assert_int_eq(shim_init(&shim, "c1"), 0);
 	setup(&f, task_methods, task_n_methods, &shim);
 	shim.server = f.server;
 	create.id = (char *)"c1";
 	ck_assert_int_eq(ttrpc_client_call(f.client, TASK_SERVICE, "Create", &create.base, NULL,
 					   2000, &code, &msg, NULL),
 			 0);
+	ck_assert_int_eq(code, TTRPC_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(msg, "bundle"));
+	free(msg);
+	ck_assert_int_eq(ttrpc_client_call(f.client, TASK_SERVICE, "Checkpoint", NULL, NULL, 2000,
+					   &code, &msg, NULL),
+			 0);
 	ck_assert_int_eq(code, TTRPC_UNIMPLEMENTED);
-	ck_assert_str_eq(msg, "lcow shim: Create is not implemented");
+	ck_assert_str_eq(msg, "lcow shim: Checkpoint is not implemented");
 	free(msg);
 	for (size_t i = 0; i < ARRAY_SIZE(rpcs); i++) {
-		char want[128];
+		Containerd__Task__V2__KillRequest kill = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
 
-		/* An empty payload decodes as any request message. */
-		ck_assert_int_eq(ttrpc_client_call(f.client, TASK_SERVICE, rpcs[i], NULL, NULL,
+		kill.id = (char *)"nosuch";
+		kill.signal = 9;
+		/* Kill's signal 0 is refused before the lookup; the others decode as Kill. */
+		ck_assert_int_eq(ttrpc_client_call(f.client, TASK_SERVICE, rpcs[i], &kill.base,
+						   NULL, 2000, &code, &msg, NULL),
+				 0);
+		ck_assert_msg(code == TTRPC_NOT_FOUND, "%s: %d %s", rpcs[i], code, msg);
+		ck_assert_ptr_nonnull(strstr(msg, "nosuch"));
+		free(msg);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
+		ck_assert_int_eq(ttrpc_client_call(f.client, TASK_SERVICE, invalid[i], NULL, NULL,
 						   2000, &code, &msg, NULL),
 				 0);
-		ck_assert_int_eq(code, TTRPC_UNIMPLEMENTED);
-		snprintf(want, sizeof(want), "lcow shim: %s is not implemented", rpcs[i]);
-		ck_assert_str_eq(msg, want);
+		ck_assert_msg(code == TTRPC_INVALID_ARGUMENT, "%s: %d %s", invalid[i], code, msg);
 		free(msg);
 	}
 	connect.id = (char *)"c1";
@@ -421,6 +439,7 @@ START_TEST(task_dispatch)
 	ck_assert_int_eq(code, 0);
 	ck_assert(shim.shutdown);
 	teardown(&f);
+	shim_fini(&shim);
 }
 END_TEST
 

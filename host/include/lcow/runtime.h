@@ -156,7 +156,7 @@ struct lcow_rt_create_options {
 	json_t *publish;
 	/*
 	 * The init's stdio, taken in every case: stdin, stdout, stderr (a terminal: stdin and the
-	 * pty's output on stdout). A host pty slave that no session has as its controlling
+	 * pty's output on stdout); -1: that stream is not asked for. A host pty slave that no session has as its controlling
 	 * terminal is followed: the console gets that pty's size, whenever it changes.
 	 */
 	const int *fds;

@@ -89,8 +89,12 @@ struct stask *shim_task(struct shim *s, const char *id);
 struct sproc *shim_proc(struct stask *t, const char *exec_id);
 /* The process by task and exec id, or NULL with e set to NotFound. */
 struct sproc *shim_find(struct shim *s, const char *id, const char *exec_id, struct shim_err *e);
-/* The container of a task, with a reference of the caller's (lcow_rt_ctr_put), or NULL. */
+/*
+ * The container of a task, with a reference of the caller's, or NULL (NotFound; also once the
+ * shim shuts down). The caller gives it back with shim_put, which the shutdown waits for.
+ */
 struct lcow_rt_ctr *shim_ctr(struct shim *s, const char *id, struct shim_err *e);
+void shim_put(struct shim *s, struct lcow_rt_ctr *x);
 
 int shim_errf(struct shim_err *e, enum ttrpc_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -144,7 +144,7 @@ static void task_state(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 	/* Paused is the container's state, which the runtime keeps. */
 	if (init && (x = shim_ctr(s, r->id, &e))) {
 		lcow_rt_ctr_state(s->rt, x, &st);
-		lcow_rt_ctr_put(s->rt, x);
+		shim_put(s, x);
 	}
 	pthread_mutex_lock(&s->lock);
 	p = shim_find(s, r->id, r->exec_id, &e);
@@ -284,7 +284,7 @@ static void task_resize_pty(struct ttrpc_call *call, const ProtobufCMessage *m, 
 		return;
 	}
 	rc = lcow_rt_resize(s->rt, x, pid, r->height, r->width, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	if (rc < 0) {
 		shim_err_rt(&e, rc, &err, "resize");
 		fail(call, &e);
@@ -314,7 +314,7 @@ static void task_close_io(struct ttrpc_call *call, const ProtobufCMessage *m, vo
 		return;
 	}
 	rc = lcow_rt_close_stdin(s->rt, x, pid, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	if (rc < 0) {
 		shim_err_rt(&e, rc, &err, "close stdin");
 		fail(call, &e);
@@ -337,7 +337,7 @@ static void pause_resume(struct ttrpc_call *call, struct shim *s, const char *id
 		return;
 	}
 	rc = lcow_rt_pause(s->rt, x, pause, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	if (rc < 0) {
 		shim_err_rt(&e, rc, &err, pause ? "pause" : "resume");
 		fail(call, &e);
@@ -379,7 +379,7 @@ static void task_pids(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 		return;
 	}
 	rc = lcow_rt_pids(s->rt, x, &pids, &n, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	if (rc < 0) {
 		shim_err_rt(&e, rc, &err, "pids");
 		fail(call, &e);
@@ -422,7 +422,7 @@ static void task_update(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		return;
 	}
 	rc = lcow_rt_update(s->rt, x, res, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	json_decref(res);
 	if (rc < 0) {
 		shim_err_rt(&e, rc, &err, "update");
@@ -450,7 +450,7 @@ static void task_stats(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 		return;
 	}
 	rc = lcow_rt_stats(s->rt, x, &metrics, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	if (rc < 0) {
 		shim_err_rt(&e, rc, &err, "stats");
 		fail(call, &e);

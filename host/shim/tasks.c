@@ -139,13 +139,28 @@ struct lcow_rt_ctr *shim_ctr(struct shim *s, const char *id, struct shim_err *e)
 	struct lcow_rt *rt;
 
 	pthread_mutex_lock(&s->lock);
-	rt = s->rt;
+	rt = s->closing ? NULL : s->rt;
+	if (rt)
+		s->threads++;
 	pthread_mutex_unlock(&s->lock);
 	if (rt)
 		x = lcow_rt_ctr_get(rt, id);
-	if (!x)
+	if (!x) {
+		if (rt)
+			shim_put(s, NULL);
 		shim_errf(e, TTRPC_NOT_FOUND, "task %s: not found", id);
+	}
 	return x;
+}
+
+void shim_put(struct shim *s, struct lcow_rt_ctr *x)
+{
+	if (x)
+		lcow_rt_ctr_put(s->rt, x);
+	pthread_mutex_lock(&s->lock);
+	s->threads--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 bool shim_has_tasks(struct shim *s)
@@ -669,7 +684,7 @@ int shim_start(struct shim *s, const char *id, const char *exec_id, uint32_t *re
 		}
 	}
 	if (x)
-		lcow_rt_ctr_put(s->rt, x);
+		shim_put(s, x);
 	json_decref(process);
 	for (int i = 0; i < 3; i++)
 		free(io[i]);
@@ -936,7 +951,7 @@ int shim_kill(struct shim *s, const char *id, const char *exec_id, int sig, bool
 	if (!x)
 		return -1;
 	rc = lcow_rt_kill(s->rt, x, pid, sig, all, &err);
-	lcow_rt_ctr_put(s->rt, x);
+	shim_put(s, x);
 	if (rc < 0)
 		return shim_err_rt(e, rc, &err, "kill");
 	if (created) {

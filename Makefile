@@ -146,7 +146,10 @@ CLI_TEST_UTIL := $(patsubst tests/cli/%.c,$(BUILD)/tests/cli/%.o,$(filter-out $(
 # ---- containerd tests: Debian's containerd with a config, root and sockets of their own ----
 CTRD_TEST_SRCS := $(wildcard tests/containerd/test_*.c)
 CTRD_TEST_BINS := $(CTRD_TEST_SRCS:tests/containerd/%.c=$(BUILD)/tests/containerd/%)
-CTRD_TEST_UTIL := $(patsubst tests/containerd/%.c,$(BUILD)/tests/containerd/%.o,$(filter-out $(CTRD_TEST_SRCS),$(wildcard tests/containerd/*.c)))
+# qemu_*.c: the QEMU-mode suites, run by vm-check
+CTRD_QEMU_SRCS := $(wildcard tests/containerd/qemu_*.c)
+CTRD_QEMU_BINS := $(CTRD_QEMU_SRCS:tests/containerd/%.c=$(BUILD)/tests/containerd/%)
+CTRD_TEST_UTIL := $(patsubst tests/containerd/%.c,$(BUILD)/tests/containerd/%.o,$(filter-out $(CTRD_TEST_SRCS) $(CTRD_QEMU_SRCS),$(wildcard tests/containerd/*.c)))
 
 # ---- the VM suite: lcow's kernel and initrd under QEMU ----
 VM_SRCS := $(wildcard tests/vm/test_*.c)
@@ -162,7 +165,7 @@ all: deps build
 .PHONY: build
 build: $(COMMON_LIB) $(PROTO_LIB) $(GCS_LIB) $(GCS_SO) $(RT_LIB) $(GCS_PC) $(GCSCTL) $(AGENT) $(UNIT_BINS) $(IT_BINS) \
 	$(if $(INIT_SRCS),$(INIT)) $(if $(VSOCK_SRCS),$(VSOCK)) $(VM_BINS) \
-	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(SHIM) $(CTRD_TEST_BINS)
+	$(if $(CLI_SRCS),$(LCOW)) $(CLI_TEST_BINS) $(CLI_QEMU_BINS) $(SHIM) $(CTRD_TEST_BINS) $(CTRD_QEMU_BINS)
 
 help:
 	@sed -n '1,4p' Makefile
@@ -338,8 +341,8 @@ check: deps
 .PHONY: vm-check
 vm-check: deps
 	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
-	@$(MAKE) --no-print-directory $(VM_BINS) $(VSOCK) $(LCOW) $(AGENT) $(CLI_QEMU_BINS)
-	@fail=0; for t in $(VM_BINS) $(CLI_QEMU_BINS); do \
+	@$(MAKE) --no-print-directory $(VM_BINS) $(VSOCK) $(LCOW) $(AGENT) $(CLI_QEMU_BINS) $(SHIM) $(CTRD_QEMU_BINS)
+	@fail=0; for t in $(VM_BINS) $(CLI_QEMU_BINS) $(CTRD_QEMU_BINS); do \
 		echo "== $$t"; \
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),2,1) $$t || { fail=1; echo "FAILED: $$t"; }; \
 	done; \

@@ -74,11 +74,66 @@ static void list_shared(char ***ret, size_t *ret_n)
 	*ret_n = n;
 }
 
-void ctrd_start(struct ctrd *d, const char *path_dir)
+/* Starts containerd on d's config and waits until `ctr version` answers. */
+static void spawn_containerd(struct ctrd *d)
 {
-	char p[256], conf[1024], env_path[1024], out[512];
+	char p[256], env_path[1024], env_root[128], out[512];
 	long long deadline;
 	pid_t pid;
+
+	snprintf(p, sizeof(p), "%s/config.toml", d->dir);
+	snprintf(env_path, sizeof(env_path),
+		 "PATH=%s%s/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+		 "/usr/bin:/sbin:/bin",
+		 d->path_dir, d->path_dir[0] ? ":" : "");
+	/* lcow's shim keeps its UVMs, layer cache and scratch disks in the temp dir */
+	snprintf(env_root, sizeof(env_root), "LCOW_SHIM_ROOT=%s/shim", d->dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char log[256];
+		int fd;
+		snprintf(log, sizeof(log), "%s/containerd.log", d->dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		setsid();
+		putenv(env_path);
+		putenv(env_root);
+		/* process mode unless the suite asks for QEMU */
+		setenv("LCOW_UVM_MODE", "process", 0);
+		execlp("containerd", "containerd", "--config", p, (char *)NULL);
+		_exit(127);
+	}
+	d->pid = pid;
+	deadline = now_ms() + 20000;
+	for (;;) {
+		int st = ctrd_ctr(d, NULL, out, sizeof(out), 5000,
+				  (const char *const[]){ "version", NULL });
+		if (st == 0)
+			break;
+		ck_assert_msg(now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0,
+			      "containerd did not come up (see %s/containerd.log): %s", d->dir,
+			      out);
+		usleep(50 * 1000);
+	}
+}
+
+static void stop_containerd(struct ctrd *d)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGTERM);
+	for (int i = 0; i < 100 && waitpid(d->pid, NULL, WNOHANG) == 0; i++)
+		usleep(50 * 1000);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+}
+
+void ctrd_start(struct ctrd *d, const char *path_dir)
+{
+	char p[256], conf[1024];
 
 	memset(d, 0, sizeof(*d));
 	snprintf(d->dir, sizeof(d->dir), "/tmp/lcow-ctrd-XXXXXX");
@@ -95,36 +150,13 @@ void ctrd_start(struct ctrd *d, const char *path_dir)
 		 d->dir, d->dir, d->sock, d->sock);
 	snprintf(p, sizeof(p), "%s/config.toml", d->dir);
 	write_text(p, conf);
-	snprintf(env_path, sizeof(env_path),
-		 "PATH=%s%s/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-		 "/usr/bin:/sbin:/bin",
-		 d->path_dir, d->path_dir[0] ? ":" : "");
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char log[256];
-		int fd;
-		snprintf(log, sizeof(log), "%s/containerd.log", d->dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		setsid();
-		putenv(env_path);
-		execlp("containerd", "containerd", "--config", p, (char *)NULL);
-		_exit(127);
-	}
-	d->pid = pid;
-	deadline = now_ms() + 20000;
-	for (;;) {
-		int st = ctrd_ctr(d, NULL, out, sizeof(out), 5000,
-				  (const char *const[]){ "version", NULL });
-		if (st == 0)
-			break;
-		ck_assert_msg(now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0,
-			      "containerd did not come up (see %s/containerd.log): %s", d->dir,
-			      out);
-		usleep(50 * 1000);
-	}
+	spawn_containerd(d);
+}
+
+void ctrd_restart(struct ctrd *d)
+{
+	stop_containerd(d);
+	spawn_containerd(d);
 }
 
 void ctrd_import_busybox(struct ctrd *d)
@@ -268,6 +300,50 @@ static int shim_pids(struct ctrd *d, pid_t *pids, int max)
 	return n;
 }
 
+int ctrd_procs(struct ctrd *d, const char *prog, pid_t *pids, int max)
+{
+	DIR *p = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (p && (e = readdir(p))) {
+		char path[64], cmd[8192];
+		ssize_t r;
+		int fd;
+		pid_t pid = (pid_t)atoi(e->d_name);
+
+		if (pid <= 0 || pid == d->pid || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		r = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		for (ssize_t i = 0; i < r; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		cmd[r] = '\0';
+		if (!strstr(cmd, d->dir) || strstr(cmd, "containerd-shim") ||
+		    strstr(cmd, "ctr --address"))
+			continue;
+		if (prog) {
+			const char *base = strrchr(strtok(cmd, " "), '/');
+
+			if (strcmp(base ? base + 1 : cmd, prog) != 0)
+				continue;
+		}
+		if (n < max)
+			pids[n] = pid;
+		n++;
+	}
+	if (p)
+		closedir(p);
+	return n;
+}
+
 int ctrd_shims(struct ctrd *d)
 {
 	pid_t pids[64];
@@ -338,22 +414,25 @@ void ctrd_stop(struct ctrd *d)
 	char **now = NULL, report[2048] = "";
 	size_t n_now = 0, rl = 0;
 	pid_t pids[64];
-	int n, left;
+	int n, left, uvm_left, loops;
 
-	if (d->pid > 0) {
-		kill(d->pid, SIGTERM);
-		for (int i = 0; i < 100 && waitpid(d->pid, NULL, WNOHANG) == 0; i++)
-			usleep(50 * 1000);
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-		d->pid = 0;
-	}
+	stop_containerd(d);
 	/* shims outlive containerd by design: a test that leaves one is a failure, after cleanup */
 	left = n = shim_pids(d, pids, 64);
 	for (int i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);
 	for (int i = 0; i < 100 && shim_pids(d, pids, 64) > 0; i++)
 		usleep(50 * 1000);
+	/* what lcow's UVMs run (the agent, QEMU, the vsock device) names the temp dir */
+	uvm_left = n = ctrd_procs(d, NULL, pids, 64);
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < 100 && ctrd_procs(d, NULL, pids, 64) > 0; i++)
+		usleep(50 * 1000);
+	loops = sh("n=0; for f in /sys/block/loop*/loop/backing_file; do "
+		   "if grep -q '^%s/' \"$f\" 2>/dev/null; then l=${f#/sys/block/}; "
+		   "losetup -d /dev/${l%%%%/*}; n=$((n+1)); fi; done; exit $n",
+		   d->dir);
 	sh("grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l "
 	   "2>/dev/null",
 	   d->dir);
@@ -387,5 +466,8 @@ void ctrd_stop(struct ctrd *d)
 		      "cgroups of namespace %s left", d->ns);
 	ck_assert_int_eq(sh("rm -rf '%s'", d->dir), 0);
 	ck_assert_msg(left == 0, "%d shim processes were still running", left);
+	ck_assert_msg(uvm_left == 0, "%d UVM processes (agent, QEMU, vsock) were still running",
+		      uvm_left);
+	ck_assert_msg(loops == 0, "%d loop devices of the temp dir were left", loops);
 	ck_assert_msg(rl == 0, "left in /run/containerd: %s", report);
 }

@@ -3,7 +3,7 @@
  * its own under a temp dir (the CRI plugin off: nothing here touches a network), `ctr` against
  * it in a namespace named after the test, an OCI image built here from busybox-static and
  * imported offline, and the end of every test: containerd stopped, its shims and their
- * processes killed, mounts under the temp dir undone, and what its shims left in the shared
+ * processes and lcow's UVMs killed, mounts and loop devices of the temp dir undone, and what its shims left in the shared
  * /run/containerd (sockets, FIFOs, runc state of the test's namespace) removed.
  */
 #pragma once
@@ -38,7 +38,18 @@ void ctrd_import_busybox(struct ctrd *d);
  */
 int ctrd_ctr(struct ctrd *d, const char *in, char *out, size_t len, int timeout_ms,
 	     const char *const *args);
-/* Stops containerd and removes everything it and its shims left; asserts nothing stayed. */
+/* Stops containerd (SIGTERM) and starts it again on the same config, root and state. */
+void ctrd_restart(struct ctrd *d);
+/*
+ * The processes other than shims, containerd and ctr whose command line names the temp dir
+ * (lcow's UVMs: the process-mode agent, QEMU, the vsock device), whose program's base name is
+ * prog (NULL: any): their number, the first max pids in pids.
+ */
+int ctrd_procs(struct ctrd *d, const char *prog, pid_t *pids, int max);
+/*
+ * Stops containerd and removes everything it and its shims left; asserts nothing stayed
+ * (shims, UVM processes, loop devices of the temp dir, mounts, FIFOs and sockets).
+ */
 void ctrd_stop(struct ctrd *d);
 /* The number of processes whose command line names this containerd's socket (its shims). */
 int ctrd_shims(struct ctrd *d);

@@ -131,6 +131,8 @@ int shim_wait(struct shim *s, const char *id, const char *exec_id, uint32_t *ret
  */
 int shim_target(struct shim *s, const char *id, const char *exec_id, uint32_t *ret_pid,
 		struct shim_err *e);
+/* CloseIO of stdin: the process reads what was written, then EOF. */
+int shim_close_stdin(struct shim *s, const char *id, const char *exec_id, struct shim_err *e);
 /* Kill: sig to the process (all: every process of the task). */
 int shim_kill(struct shim *s, const char *id, const char *exec_id, int sig, bool all,
 	      struct shim_err *e);

@@ -297,26 +297,9 @@ static void task_close_io(struct ttrpc_call *call, const ProtobufCMessage *m, vo
 {
 	const Containerd__Task__V2__CloseIORequest *r =
 		REQ(Containerd__Task__V2__CloseIORequest, m);
-	struct shim *s = userdata;
 	struct shim_err e = { 0 };
-	struct gcs_error err = { 0 };
-	struct lcow_rt_ctr *x;
-	uint32_t pid = 0;
-	int rc = 0;
 
-	if (!r->stdin) {
-		ttrpc_call_reply(call, NULL);
-		return;
-	}
-	x = target(s, r->id, r->exec_id, &pid, &e);
-	if (!x) {
-		fail(call, &e);
-		return;
-	}
-	rc = lcow_rt_close_stdin(s->rt, x, pid, &err);
-	shim_put(s, x);
-	if (rc < 0) {
-		shim_err_rt(&e, rc, &err, "close stdin");
+	if (r->stdin && shim_close_stdin(userdata, r->id, r->exec_id, &e) < 0) {
 		fail(call, &e);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lcow/stdio.h>
@@ -464,6 +465,86 @@ static int make_scratch(const char *path, struct shim_err *e)
 	return 0;
 }
 
+/*
+ * A stdin FIFO is relayed by a thread of the shim into a pipe whose read end the runtime gets:
+ * the thread opens the FIFO for reading, which waits for containerd's writer (so that no EOF is
+ * seen before the writer came), copies until the writer closes, then closes the pipe, and the
+ * process reads EOF. CloseIO of a stdin nobody opened ends the wait (open for writing, close).
+ */
+struct stdin_relay {
+	char *path;
+	int out;
+};
+
+static void *stdin_relay_main(void *arg)
+{
+	struct stdin_relay *r = arg;
+	char buf[16384];
+	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+
+	while (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf)), off = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		while (off < n) {
+			ssize_t w = write(r->out, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	close(r->out);
+	free(r->path);
+	free(r);
+	return NULL;
+}
+
+/* 1 when uri is no FIFO (lcow_stdio_open's other cases apply). */
+static int open_stdin_fifo(const char *uri, int *ret_fd)
+{
+	const char *path = strncmp(uri, "fifo://", 7) == 0 ? uri + 7 : uri;
+	struct stdin_relay *r;
+	pthread_attr_t attr;
+	struct stat st;
+	pthread_t th;
+	int p[2], rc;
+
+	if (path[0] != '/' || stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return 1;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->path = strdup(path))) {
+		free(r);
+		close(p[0]);
+		close(p[1]);
+		return -ENOMEM;
+	}
+	r->out = p[1];
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = -pthread_create(&th, &attr, stdin_relay_main, r);
+	pthread_attr_destroy(&attr);
+	if (rc < 0) {
+		free(r->path);
+		free(r);
+		close(p[0]);
+		close(p[1]);
+		return rc;
+	}
+	*ret_fd = p[0];
+	return 0;
+}
+
 /* Opens the stdio of a process into fds (-1: none); a terminal has no stderr. */
 static int open_stdio(const char *const io[3], bool terminal, int fds[3], size_t *ret_n,
 		      struct shim_err *e)
@@ -473,7 +554,15 @@ static int open_stdio(const char *const io[3], bool terminal, int fds[3], size_t
 
 	fds[0] = fds[1] = fds[2] = -1;
 	for (size_t i = 0; i < n; i++) {
-		int rc = lcow_stdio_open(io[i] ?: "", (int)i, &fds[i], &err);
+		int rc = i == 0 && io[0] && io[0][0] ? open_stdin_fifo(io[0], &fds[0]) : 1;
+
+		if (rc < 0) {
+			shim_errf(e, TTRPC_UNKNOWN, "stdin %s: %s", io[0], strerror(-rc));
+			return -1;
+		}
+		if (rc == 0)
+			continue;
+		rc = lcow_stdio_open(io[i] ?: "", (int)i, &fds[i], &err);
 
 		if (rc < 0) {
 			for (size_t k = 0; k < i; k++)
@@ -500,6 +589,7 @@ int shim_create_task(struct shim *s, const struct shim_create *c, uint32_t *ret_
 	char **images = NULL;
 	int fds[3] = { -1, -1, -1 }, rc;
 	size_t n_fds = 0, n_images = 0;
+
 	uint32_t pid = 0;
 	struct sproc *init = NULL;
 
@@ -968,6 +1058,43 @@ int shim_kill(struct shim *s, const char *id, const char *exec_id, int sig, bool
 		pthread_mutex_unlock(&s->lock);
 	}
 	return 0;
+}
+
+int shim_close_stdin(struct shim *s, const char *id, const char *exec_id, struct shim_err *e)
+{
+	struct gcs_error err = { 0 };
+	struct lcow_rt_ctr *x;
+	struct sproc *p;
+	uint32_t pid = 0;
+	struct stat st;
+	int keep, rc;
+
+	char *path = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	p = shim_find(s, id, exec_id, e);
+	if (p && p->io[0][0])
+		path = strdup(strncmp(p->io[0], "fifo://", 7) == 0 ? p->io[0] + 7 : p->io[0]);
+	pthread_mutex_unlock(&s->lock);
+	if (!p)
+		return -1;
+	if (path && stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		/* a relay still waiting for a writer gets one that closes at once: EOF */
+		keep = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (keep >= 0)
+			close(keep);
+		free(path);
+		return 0;
+	}
+	free(path);
+	if (shim_target(s, id, exec_id, &pid, e) < 0)
+		return -1;
+	x = shim_ctr(s, id, e);
+	if (!x)
+		return -1;
+	rc = lcow_rt_close_stdin(s->rt, x, pid, &err);
+	shim_put(s, x);
+	return rc < 0 ? shim_err_rt(e, rc, &err, "close stdin") : 0;
 }
 
 /* ---- the end ---- */

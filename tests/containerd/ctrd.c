@@ -344,11 +344,48 @@ int ctrd_procs(struct ctrd *d, const char *prog, pid_t *pids, int max)
 	return n;
 }
 
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	p = strrchr(buf, ')');
+	return p ? (pid_t)atoi(p + 4) : 0; /* ") S ppid" */
+}
+
+int ctrd_shim_pids(struct ctrd *d, pid_t *ret, int max)
+{
+	pid_t pids[64];
+	int n = shim_pids(d, pids, 64), k = 0;
+
+	/* a shim's own children with its command line (lcow's process-mode UVM holder) */
+	for (int i = 0; i < n; i++) {
+		pid_t pp = parent_of(pids[i]);
+		bool child = false;
+
+		for (int j = 0; j < n; j++)
+			child |= pids[j] == pp;
+		if (!child && k < max)
+			ret[k++] = pids[i];
+	}
+	return k;
+}
+
 int ctrd_shims(struct ctrd *d)
 {
 	pid_t pids[64];
 
-	return shim_pids(d, pids, 64);
+	return ctrd_shim_pids(d, pids, 64);
 }
 
 void ctrd_expect_no_shims(struct ctrd *d)

@@ -51,8 +51,13 @@ int ctrd_procs(struct ctrd *d, const char *prog, pid_t *pids, int max);
  * (shims, UVM processes, loop devices of the temp dir, mounts, FIFOs and sockets).
  */
 void ctrd_stop(struct ctrd *d);
-/* The number of processes whose command line names this containerd's socket (its shims). */
+/*
+ * The shims of this containerd: processes whose command line names its socket, without their
+ * children of the same command line (lcow's process-mode UVM holder): their number, and the
+ * first max pids.
+ */
 int ctrd_shims(struct ctrd *d);
+int ctrd_shim_pids(struct ctrd *d, pid_t *pids, int max);
 /* Waits up to 5 s for this containerd's shims to exit; asserts that none is left. */
 void ctrd_expect_no_shims(struct ctrd *d);
 /* Runs the suite in fork mode: its exit status (0 = all passed). */

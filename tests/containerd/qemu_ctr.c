@@ -63,8 +63,8 @@ START_TEST(test_qemu_run)
 	snprintf(id, sizeof(id), "%s-q1", d.ns);
 	rc = ctrd_ctr(&d, NULL, out, sizeof(out), STEP_MS,
 		      (const char *const[]){ "run", "--rm", "--runtime", RT, CTRD_IMAGE, id,
-					     "/bin/sh", "-c", "echo out-$((6*7)) $(uname -r); exit 7",
-					     NULL });
+					     "/bin/sh", "-c",
+					     "echo out-$((6*7)) $(uname -r); exit 7", NULL });
 	ck_assert_msg(rc == 7, "ctr run: %d %s", rc, out);
 	ck_assert_msg(strstr(out, "out-42"), "%s", out);
 	ctrd_expect_no_shims(&d);

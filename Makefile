@@ -29,7 +29,7 @@ endif
 DEPS_PKGS := build-essential pkg-config libjansson-dev libseccomp-dev check libsubunit-dev \
 	clang clang-format libclang-rt-14-dev runc busybox-static e2fsprogs socat libnl-3-dev libnl-route-3-dev iproute2 \
 	qemu-system-x86 cpio xz-utils zstd kmod jq \
-	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev containerd libmd-dev
+	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev containerd libmd-dev tmux
 
 # The utility VM's kernel: the Debian package initrd/kernel.lock pins. `make deps` downloads it
 # into KERNEL_CACHE and checks its SHA256; `make initrd` reads it from there and never uses apt.

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,96 @@ START_TEST(test_shim_killed)
 }
 END_TEST
 
+/* Runs a tmux command on the test's own server socket; its output in out. */
+static int tmux(const char *sock, char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int tmux(const char *sock, char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[2048], args[1536];
+	va_list ap;
+	FILE *f;
+	size_t n = 0;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "tmux -S '%s' %s 2>&1", sock, args);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	if (out) {
+		n = fread(out, 1, len - 1, f);
+		out[n] = '\0';
+	} else {
+		char sink[512];
+		while (fread(sink, 1, sizeof(sink), f) > 0)
+			;
+	}
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Polls the pane until it shows want (with a deadline). */
+static void pane_expect(const char *sock, const char *want)
+{
+	char out[8192];
+
+	for (int i = 0; i < 300; i++) {
+		tmux(sock, out, sizeof(out), "capture-pane -p -t t");
+		if (strstr(out, want))
+			return;
+		usleep(50 * 1000);
+	}
+	ck_assert_msg(false, "the pane never showed '%s':\n%s", want, out);
+}
+
+START_TEST(test_terminal)
+{
+	struct ctrd d;
+	char id[64], sock[160], done[160], out[256], want[64];
+
+	ctrd_start(&d, LCOW_SHIM_DIR);
+	ctrd_import_busybox(&d);
+	snprintf(id, sizeof(id), "%s-t1", d.ns);
+	snprintf(sock, sizeof(sock), "%s/tmux.sock", d.dir);
+	snprintf(done, sizeof(done), "%s/done", d.dir);
+	ck_assert_int_eq(tmux(sock, NULL, 0,
+			      "-f /dev/null new-session -d -s t -x 80 -y 24 "
+			      "\"ctr --address %s --namespace %s run -t --rm --runtime %s %s %s "
+			      "/bin/sh; echo exit=\\$? > %s; sleep 100\" \\; set -g status off",
+			      d.sock, d.ns, RT, CTRD_IMAGE, id, done),
+			 0);
+	/* busybox sh's prompt (capture-pane drops the space after it) */
+	pane_expect(sock, "~ #");
+	tmux(sock, NULL, 0, "send-keys -t t 'stty size' Enter");
+	tmux(sock, out, sizeof(out), "display -p -t t '#{pane_height} #{pane_width}'");
+	out[strcspn(out, "\n")] = '\0';
+	pane_expect(sock, out);
+	ck_assert_int_eq(tmux(sock, NULL, 0, "resize-window -t t -x 100 -y 30"), 0);
+	tmux(sock, out, sizeof(out), "display -p -t t '#{pane_height} #{pane_width}'");
+	out[strcspn(out, "\n")] = '\0';
+	ck_assert_msg(strcmp(out, "24 80") != 0, "tmux did not resize: %s", out);
+	snprintf(want, sizeof(want), "%s", out);
+	tmux(sock, NULL, 0, "send-keys -t t 'clear; stty size' Enter");
+	pane_expect(sock, want);
+	tmux(sock, NULL, 0, "send-keys -t t 'exit 4' Enter");
+	for (int i = 0; i < 200 && access(done, F_OK) != 0; i++)
+		usleep(50 * 1000);
+	{
+		FILE *f = fopen(done, "re");
+		char line[64] = "";
+
+		ck_assert_msg(f, "ctr run -t did not end");
+		ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+		fclose(f);
+		ck_assert_str_eq(line, "exit=4\n");
+	}
+	tmux(sock, NULL, 0, "kill-server");
+	ctrd_expect_no_shims(&d);
+	ctrd_stop(&d);
+}
+END_TEST
+
 /* The topics of id in the order ctr events printed them, as "a b c". */
 static void topics_of(const char *log, const char *id, char *ret, size_t len)
 {
@@ -364,6 +455,7 @@ int main(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_run_rm);
 	tcase_add_test(tc, test_detached);
+	tcase_add_test(tc, test_terminal);
 	tcase_add_test(tc, test_pod);
 	tcase_add_test(tc, test_containerd_restart);
 	tcase_add_test(tc, test_shim_killed);

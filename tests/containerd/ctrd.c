@@ -131,6 +131,85 @@ static void stop_containerd(struct ctrd *d)
 	d->pid = 0;
 }
 
+/*
+ * A test that a failed assertion ends leaves its containerd behind: each test's temp dir and
+ * namespace are listed in a file of the suite's (the parent's), and ctrd_run_suite sweeps what
+ * is left of them at the end (processes naming the dir, mounts, loop devices, our FIFOs).
+ */
+static char started_list[64];
+
+static void list_started(struct ctrd *d)
+{
+	FILE *f;
+
+	if (!started_list[0])
+		return;
+	f = fopen(started_list, "ae");
+	if (f) {
+		fprintf(f, "%s %s\n", d->dir, d->ns);
+		fclose(f);
+	}
+}
+
+/* Kills every process whose command line names dir; their number. */
+static int kill_naming(const char *dir)
+{
+	DIR *p = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (p && (e = readdir(p))) {
+		char path[64], cmd[8192];
+		ssize_t r;
+		int fd;
+		pid_t pid = (pid_t)atoi(e->d_name);
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		r = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		for (ssize_t i = 0; i < r; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		cmd[r] = '\0';
+		if (strstr(cmd, dir) && kill(pid, SIGKILL) == 0)
+			n++;
+	}
+	if (p)
+		closedir(p);
+	return n;
+}
+
+static void sweep_started(void)
+{
+	char dir[128], ns[64];
+	FILE *f = fopen(started_list, "re");
+
+	while (f && fscanf(f, "%127s %63s", dir, ns) == 2) {
+		if (access(dir, F_OK) != 0)
+			continue;
+		fprintf(stderr, "ctrd: cleaning what a failed test left in %s\n", dir);
+		for (int i = 0; i < 5 && kill_naming(dir) > 0; i++)
+			usleep(200 * 1000);
+		sh("grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l "
+		   "2>/dev/null; for f in /sys/block/loop*/loop/backing_file; do "
+		   "if grep -q '^%s/' \"$f\" 2>/dev/null; then l=${f#/sys/block/}; "
+		   "losetup -d /dev/${l%%%%/*}; fi; done; "
+		   "for d in /run/containerd/fifo/*; do ls \"$d\" 2>/dev/null | grep -q '^%s' && "
+		   "rm -rf \"$d\"; done; rm -rf '/run/containerd/runc/%s' '%s'; true",
+		   dir, dir, ns, ns, dir);
+	}
+	if (f)
+		fclose(f);
+	unlink(started_list);
+}
+
 void ctrd_start(struct ctrd *d, const char *path_dir)
 {
 	char p[256], conf[1024];
@@ -150,6 +229,7 @@ void ctrd_start(struct ctrd *d, const char *path_dir)
 		 d->dir, d->dir, d->sock, d->sock);
 	snprintf(p, sizeof(p), "%s/config.toml", d->dir);
 	write_text(p, conf);
+	list_started(d);
 	spawn_containerd(d);
 }
 
@@ -400,7 +480,10 @@ int ctrd_run_suite(Suite *s)
 	SRunner *sr = srunner_create(s);
 	int failed;
 
+	snprintf(started_list, sizeof(started_list), "/tmp/lcow-ctrd-started.%d", (int)getpid());
+	unlink(started_list);
 	srunner_run_all(sr, CK_NORMAL);
+	sweep_started();
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;

@@ -1,5 +1,5 @@
 # lcow: one entry point. See README.md.
-#   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo | bench
+#   make deps | all | check | fuzz | install | clean | fmt | fmt-check | demo | bench | bench-shim
 #   make initrd [WITH_RUNC=1] | kernel-pin [KERNEL_VERSION=6.1.0-57] | distclean | check-containerd
 #   make check SANITIZE=address,undefined   (everything under ASan + UBSan, in its own build dir)
 
@@ -411,12 +411,33 @@ $(BUILD)/tests/bench/%.o: tests/bench/%.c
 $(BENCH): $(BENCH_OBJS) $(BUILD)/tests/integration/layers.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS)
 
-# Non-zero when a part that could run failed; a part that cannot run here says why.
-.PHONY: bench
+# The containerd shims' bench: `ctr run` through lcow's shim beside runc's, with the containerd
+# suites' harness (tests/containerd/ctrd.c, Check). BENCH_SHIM_ARGS=--runc-only: the baseline alone.
+BENCH_SHIM := $(BUILD)/tests/bench/shim/bench_shim
+BENCH_SHIM_ARGS ?=
+
+$(BUILD)/tests/bench/shim/%.o: tests/bench/shim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(HOST_CPPFLAGS) -Itests/bench -Itests/containerd $(CHECK_CFLAGS) \
+		-DLCOW_SHIM_DIR='"$(CURDIR)/$(BUILD)"' -MMD -MP -c -o $@ $<
+
+$(BENCH_SHIM): $(BUILD)/tests/bench/shim/bench_shim.o $(BUILD)/tests/containerd/ctrd.o \
+		$(BUILD)/tests/bench/bench_util.o $(GCS_LIB) $(PROTO_LIB) $(COMMON_LIB)
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(JSON_LIBS) $(CHECK_LIBS)
+
+# Non-zero when a part that could run failed; a part that cannot run here says why. Both
+# programs run even when the first fails.
+.PHONY: bench bench-shim
 bench: deps
 	@$(MAKE) --no-print-directory SANITIZE= initrd WITH_RUNC=1
-	@$(MAKE) --no-print-directory -j$$(nproc) $(BENCH) $(AGENT) $(VSOCK)
-	$(BENCH) $(AGENT) 1000
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BENCH) $(AGENT) $(VSOCK) $(BENCH_SHIM) $(SHIM)
+	@rc=0; echo "$(BENCH) $(AGENT) 1000"; $(BENCH) $(AGENT) 1000 || rc=1; \
+	echo "$(BENCH_SHIM) $(BENCH_SHIM_ARGS)"; $(BENCH_SHIM) $(BENCH_SHIM_ARGS) || rc=1; exit $$rc
+
+# The shims' bench alone.
+bench-shim: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BENCH_SHIM) $(SHIM) $(AGENT)
+	$(BENCH_SHIM) $(BENCH_SHIM_ARGS)
 
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_BUILD := build/fuzz

@@ -131,6 +131,28 @@ static void stop_containerd(struct ctrd *d)
 	d->pid = 0;
 }
 
+/* The command line of pid with its NULs as spaces; -1 when it cannot be read (or is empty). */
+static int cmdline_of(pid_t pid, char *cmd, size_t len)
+{
+	char path[64];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = read(fd, cmd, len - 1);
+	close(fd);
+	if (r <= 0)
+		return -1;
+	for (ssize_t i = 0; i < r; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	cmd[r] = '\0';
+	return 0;
+}
+
 /*
  * A test that a failed assertion ends leaves its containerd behind: each test's temp dir and
  * namespace are listed in a file of the suite's (the parent's), and ctrd_run_suite sweeps what
@@ -159,25 +181,13 @@ static int kill_naming(const char *dir)
 	int n = 0;
 
 	while (p && (e = readdir(p))) {
-		char path[64], cmd[8192];
-		ssize_t r;
-		int fd;
+		char cmd[8192];
 		pid_t pid = (pid_t)atoi(e->d_name);
 
 		if (pid <= 0 || pid == getpid())
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (cmdline_of(pid, cmd, sizeof(cmd)) < 0)
 			continue;
-		r = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		for (ssize_t i = 0; i < r; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		cmd[r] = '\0';
 		if (strstr(cmd, dir) && kill(pid, SIGKILL) == 0)
 			n++;
 	}
@@ -353,31 +363,43 @@ static int shim_pids(struct ctrd *d, pid_t *pids, int max)
 	int n = 0;
 
 	while (p && (e = readdir(p))) {
-		char path[64], cmd[4096];
-		ssize_t r;
-		int fd;
+		char cmd[4096];
 		pid_t pid = (pid_t)atoi(e->d_name);
 
 		if (pid <= 0 || pid == d->pid)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (cmdline_of(pid, cmd, sizeof(cmd)) < 0)
 			continue;
-		r = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		for (ssize_t i = 0; i < r; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		cmd[r] = '\0';
 		if (strstr(cmd, d->sock) && strstr(cmd, "containerd-shim") && n < max)
 			pids[n++] = pid;
 	}
 	if (p)
 		closedir(p);
 	return n;
+}
+
+void ctrd_ctr_ok(struct ctrd *d, const char *const *args)
+{
+	char out[4096];
+	int rc = ctrd_ctr(d, NULL, out, sizeof(out), 120000, args);
+
+	ck_assert_msg(rc == 0, "ctr %s %s: %d %s", args[0], args[1], rc, out);
+}
+
+void ctrd_delete_killed(struct ctrd *d, const char *id)
+{
+	char out[4096];
+	int rc = -1;
+
+	for (int i = 0; i < 200; i++) {
+		rc = ctrd_ctr(d, NULL, out, sizeof(out), 120000,
+			      (const char *const[]){ "task", "delete", id, NULL });
+		if (rc == 0 || !strstr(out, "running"))
+			break;
+		usleep(50 * 1000);
+	}
+	ck_assert_msg(rc == 0 && strstr(out, "exit code 137"), "task delete %s: %d %s", id, rc,
+		      out);
 }
 
 int ctrd_procs(struct ctrd *d, const char *prog, pid_t *pids, int max)
@@ -387,25 +409,13 @@ int ctrd_procs(struct ctrd *d, const char *prog, pid_t *pids, int max)
 	int n = 0;
 
 	while (p && (e = readdir(p))) {
-		char path[64], cmd[8192];
-		ssize_t r;
-		int fd;
+		char cmd[8192];
 		pid_t pid = (pid_t)atoi(e->d_name);
 
 		if (pid <= 0 || pid == d->pid || pid == getpid())
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (cmdline_of(pid, cmd, sizeof(cmd)) < 0)
 			continue;
-		r = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		for (ssize_t i = 0; i < r; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		cmd[r] = '\0';
 		if (!strstr(cmd, d->dir) || strstr(cmd, "containerd-shim") ||
 		    strstr(cmd, "ctr --address"))
 			continue;

@@ -38,6 +38,13 @@ void ctrd_import_busybox(struct ctrd *d);
  */
 int ctrd_ctr(struct ctrd *d, const char *in, char *out, size_t len, int timeout_ms,
 	     const char *const *args);
+/* ctrd_ctr that must succeed (asserts exit 0). */
+void ctrd_ctr_ok(struct ctrd *d, const char *const *args);
+/*
+ * `ctr task delete` of a task that was sent SIGKILL: refused while it still runs, then it
+ * succeeds (exit 0) and warns of the exit code, 137 (asserted).
+ */
+void ctrd_delete_killed(struct ctrd *d, const char *id);
 /* Stops containerd (SIGTERM) and starts it again on the same config, root and state. */
 void ctrd_restart(struct ctrd *d);
 /*

@@ -23,34 +23,6 @@ static int qemus(struct ctrd *d)
 	return ctrd_procs(d, "qemu-system-x86_64", pids, 8);
 }
 
-static void ctr_ok(struct ctrd *d, const char *const *args)
-{
-	char out[4096];
-	int rc = ctrd_ctr(d, NULL, out, sizeof(out), STEP_MS, args);
-
-	ck_assert_msg(rc == 0, "ctr %s %s: %d %s", args[0], args[1], rc, out);
-}
-
-/*
- * `ctr task delete` of a task that was sent SIGKILL: refused while the task still runs, then
- * it succeeds (exit 0) and warns of the exit code, 137.
- */
-static void delete_killed(struct ctrd *d, const char *id)
-{
-	char out[4096];
-	int rc = -1;
-
-	for (int i = 0; i < 200; i++) {
-		rc = ctrd_ctr(d, NULL, out, sizeof(out), STEP_MS,
-			      (const char *const[]){ "task", "delete", id, NULL });
-		if (rc == 0 || !strstr(out, "running"))
-			break;
-		usleep(50 * 1000);
-	}
-	ck_assert_msg(rc == 0 && strstr(out, "exit code 137"), "task delete %s: %d %s", id, rc,
-		      out);
-}
-
 START_TEST(test_qemu_run)
 {
 	struct ctrd d;
@@ -85,10 +57,10 @@ START_TEST(test_qemu_pod)
 	snprintf(a, sizeof(a), "%s-pa", d.ns);
 	snprintf(b, sizeof(b), "%s-pb", d.ns);
 	snprintf(pod, sizeof(pod), "io.kubernetes.cri.sandbox-id=%s-pod", d.ns);
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
-					  CTRD_IMAGE, a, "/bin/sleep", "1000", NULL });
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
-					  CTRD_IMAGE, b, "/bin/sleep", "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
+					       CTRD_IMAGE, a, "/bin/sleep", "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
+					       CTRD_IMAGE, b, "/bin/sleep", "1000", NULL });
 	ck_assert_int_eq(ctrd_shims(&d), 1);
 	ck_assert_int_eq(qemus(&d), 1);
 	/* Both tasks run in it, each with its own rootfs. */
@@ -100,18 +72,18 @@ START_TEST(test_qemu_pod)
 		      (const char *const[]){ "task", "exec", "--exec-id", "e2", a, "/bin/cat", "/f",
 					     NULL });
 	ck_assert_msg(rc != 0, "a sees b's file: %d %s", rc, out);
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", a, NULL });
-	delete_killed(&d, a);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", a, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", a, NULL });
+	ctrd_delete_killed(&d, a);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", a, NULL });
 	/* The other task still runs in the same UVM. */
 	ck_assert_int_eq(qemus(&d), 1);
 	rc = ctrd_ctr(&d, NULL, out, sizeof(out), STEP_MS,
 		      (const char *const[]){ "task", "exec", "--exec-id", "e3", b, "/bin/cat", "/f",
 					     NULL });
 	ck_assert_msg(rc == 0 && strstr(out, "in-b"), "exec: %d %s", rc, out);
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", b, NULL });
-	delete_killed(&d, b);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", b, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", b, NULL });
+	ctrd_delete_killed(&d, b);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", b, NULL });
 	ctrd_expect_no_shims(&d);
 	ck_assert_int_eq(qemus(&d), 0);
 	ctrd_stop(&d);

@@ -26,14 +26,6 @@ static int ctr(struct ctrd *d, const char *in, char *out, size_t len, const char
 	return ctrd_ctr(d, in, out, len, STEP_MS, args);
 }
 
-static void ctr_ok(struct ctrd *d, const char *const *args)
-{
-	char out[4096];
-	int rc = ctr(d, NULL, out, sizeof(out), args);
-
-	ck_assert_msg(rc == 0, "ctr %s %s: %d %s", args[0], args[1], rc, out);
-}
-
 /* Polls `ctr task ls` until id shows status (with a deadline). */
 static void expect_status(struct ctrd *d, const char *id, const char *status)
 {
@@ -50,18 +42,6 @@ static void expect_status(struct ctrd *d, const char *id, const char *status)
 		usleep(50 * 1000);
 	}
 	ck_assert_msg(false, "task %s never %s: %s", id, status, out);
-}
-
-/* `ctr task delete` of a task sent SIGKILL: it exits 0 and warns of exit code 137. */
-static void delete_killed(struct ctrd *d, const char *id)
-{
-	char out[4096];
-	int rc;
-
-	expect_status(d, id, "STOPPED");
-	rc = ctr(d, NULL, out, sizeof(out), (const char *const[]){ "task", "delete", id, NULL });
-	ck_assert_msg(rc == 0 && strstr(out, "exit code 137"), "task delete %s: %d %s", id, rc,
-		      out);
 }
 
 static off_t file_size(const char *path)
@@ -114,10 +94,10 @@ START_TEST(test_detached)
 	snprintf(id, sizeof(id), "%s-d1", d.ns);
 	snprintf(log, sizeof(log), "%s/out.log", d.dir);
 	snprintf(uri, sizeof(uri), "file://%s", log);
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--log-uri", uri, "--runtime", RT,
-					  CTRD_IMAGE, id, "/bin/sh", "-c",
-					  "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done",
-					  NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){
+				"run", "-d", "--log-uri", uri, "--runtime", RT, CTRD_IMAGE, id,
+				"/bin/sh", "-c",
+				"i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done", NULL });
 	expect_status(&d, id, "RUNNING");
 	rc = ctr(&d, NULL, out, sizeof(out),
 		 (const char *const[]){ "task", "exec", "--exec-id", "e1", id, "/bin/sh", "-c",
@@ -136,22 +116,22 @@ START_TEST(test_detached)
 		      "metrics: %d %s", rc, out);
 
 	/* paused: the loop stops writing; resumed: it writes again */
-	ctr_ok(&d, (const char *const[]){ "task", "pause", id, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "pause", id, NULL });
 	expect_status(&d, id, "PAUSED");
 	a = file_size(log);
 	usleep(1000 * 1000);
 	b = file_size(log);
 	ck_assert_msg(a > 0 && a == b, "log grew while paused: %lld -> %lld", (long long)a,
 		      (long long)b);
-	ctr_ok(&d, (const char *const[]){ "task", "resume", id, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "resume", id, NULL });
 	expect_status(&d, id, "RUNNING");
 	for (int i = 0; i < 100 && file_size(log) == b; i++)
 		usleep(50 * 1000);
 	ck_assert_msg(file_size(log) > b, "log did not grow after resume");
 
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", id, NULL });
-	delete_killed(&d, id);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", id, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", id, NULL });
+	ctrd_delete_killed(&d, id);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", id, NULL });
 	ctrd_expect_no_shims(&d);
 	ctrd_stop(&d);
 }
@@ -169,23 +149,23 @@ START_TEST(test_pod)
 	snprintf(a, sizeof(a), "%s-pa", d.ns);
 	snprintf(b, sizeof(b), "%s-pb", d.ns);
 	snprintf(pod, sizeof(pod), "io.kubernetes.cri.sandbox-id=%s-pod", d.ns);
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
-					  CTRD_IMAGE, a, "/bin/sleep", "1000", NULL });
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
-					  CTRD_IMAGE, b, "/bin/sleep", "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
+					       CTRD_IMAGE, a, "/bin/sleep", "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, "--annotation", pod,
+					       CTRD_IMAGE, b, "/bin/sleep", "1000", NULL });
 	ck_assert_int_eq(ctrd_shims(&d), 1);
 	ck_assert_int_eq(ctrd_procs(&d, "gcs", pids, 8), 1);
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", a, NULL });
-	delete_killed(&d, a);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", a, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", a, NULL });
+	ctrd_delete_killed(&d, a);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", a, NULL });
 	expect_status(&d, b, "RUNNING");
 	rc = ctr(&d, NULL, out, sizeof(out),
 		 (const char *const[]){ "task", "exec", "--exec-id", "e1", b, "/bin/echo", "in-b",
 					NULL });
 	ck_assert_msg(rc == 0 && strstr(out, "in-b"), "exec: %d %s", rc, out);
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", b, NULL });
-	delete_killed(&d, b);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", b, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", b, NULL });
+	ctrd_delete_killed(&d, b);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", b, NULL });
 	ctrd_expect_no_shims(&d);
 	ck_assert_int_eq(ctrd_procs(&d, "gcs", pids, 8), 0);
 	ctrd_stop(&d);
@@ -200,13 +180,13 @@ START_TEST(test_containerd_restart)
 	ctrd_start(&d, LCOW_SHIM_DIR);
 	ctrd_import_busybox(&d);
 	snprintf(id, sizeof(id), "%s-r1", d.ns);
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, CTRD_IMAGE, id,
-					  "/bin/sleep", "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, CTRD_IMAGE, id,
+					       "/bin/sleep", "1000", NULL });
 	ctrd_restart(&d);
 	expect_status(&d, id, "RUNNING");
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", id, NULL });
-	delete_killed(&d, id);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", id, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", id, NULL });
+	ctrd_delete_killed(&d, id);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", id, NULL });
 	ctrd_expect_no_shims(&d);
 	ctrd_stop(&d);
 }
@@ -223,8 +203,8 @@ START_TEST(test_shim_killed)
 	ctrd_import_busybox(&d);
 	snprintf(id, sizeof(id), "%s-k1", d.ns);
 	/* no FIFOs: ctr removes its FIFOs only through a task it can still load */
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--null-io", "--runtime", RT, CTRD_IMAGE, id,
-					  "/bin/sleep", "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--null-io", "--runtime", RT,
+					       CTRD_IMAGE, id, "/bin/sleep", "1000", NULL });
 	ck_assert_int_eq(ctrd_procs(&d, "gcs", pids, 8), 1);
 	ck_assert_int_eq(ctrd_shim_pids(&d, pids, 8), 1);
 	ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
@@ -241,8 +221,8 @@ START_TEST(test_shim_killed)
 	ck_assert_msg(!strstr(out, id) || strstr(out, "STOPPED"), "task ls: %s", out);
 	/* containerd removed the task when the shim went (its delete ran): gone, or deletable */
 	if (strstr(out, id))
-		ctr_ok(&d, (const char *const[]){ "task", "delete", id, NULL });
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", id, NULL });
+		ctrd_ctr_ok(&d, (const char *const[]){ "task", "delete", id, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", id, NULL });
 	/* the UVM (the process-mode agent) went with the shim's delete */
 	for (int i = 0; i < 100 && (n = ctrd_procs(&d, NULL, pids, 8)) > 0; i++)
 		usleep(50 * 1000);
@@ -391,7 +371,7 @@ START_TEST(test_events)
 
 		ck_assert_msg(i < 200, "ctr events printed nothing");
 		snprintf(label, sizeof(label), "probe=%d", i);
-		ctr_ok(&d, (const char *const[]){ "namespaces", "label", d.ns, label, NULL });
+		ctrd_ctr_ok(&d, (const char *const[]){ "namespaces", "label", d.ns, label, NULL });
 		f = fopen(path, "re");
 		got = NULL;
 		if (f) {
@@ -411,17 +391,17 @@ START_TEST(test_events)
 			     (const char *const[]){ "run", "--rm", "--runtime", RT, CTRD_IMAGE, r,
 						    "/bin/sh", "-c", "exit 3", NULL }),
 			 3);
-	ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, CTRD_IMAGE, x, "/bin/sleep",
-					  "1000", NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "run", "-d", "--runtime", RT, CTRD_IMAGE, x,
+					       "/bin/sleep", "1000", NULL });
 	ck_assert_int_eq(ctr(&d, NULL, out, sizeof(out),
 			     (const char *const[]){ "task", "exec", "--exec-id", "x1", x,
 						    "/bin/true", NULL }),
 			 0);
-	ctr_ok(&d, (const char *const[]){ "task", "pause", x, NULL });
-	ctr_ok(&d, (const char *const[]){ "task", "resume", x, NULL });
-	ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", x, NULL });
-	delete_killed(&d, x);
-	ctr_ok(&d, (const char *const[]){ "containers", "rm", x, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "pause", x, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "resume", x, NULL });
+	ctrd_ctr_ok(&d, (const char *const[]){ "task", "kill", "-s", "SIGKILL", x, NULL });
+	ctrd_delete_killed(&d, x);
+	ctrd_ctr_ok(&d, (const char *const[]){ "containers", "rm", x, NULL });
 	ctrd_expect_no_shims(&d);
 	kill(ev, SIGTERM);
 	waitpid(ev, NULL, 0);
